@@ -1,0 +1,74 @@
+//! What each command does, in terms of the library.
+
+use std::time::Duration;
+
+use crate::config::{Cli, Command, DatabaseArgs, ServeArgs};
+use crate::ingest::secrets::{self, SecretOrigin};
+use crate::ingest::source::{Source, Sources};
+use crate::startup::{Application, Settings};
+use crate::store::migrate;
+use crate::store::writer::BatchLimits;
+
+pub type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Migrate(args)) => migrate_only(args).await,
+        Some(Command::SendTest(args)) => crate::send_test::run(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let database_url = args.database.url()?;
+    let (secret_set, origin) = secrets::resolve(
+        args.secrets.webhook_secret.as_deref(),
+        args.secrets.webhook_secret_file.as_deref(),
+        &args.database.data_dir,
+    )?;
+    match origin {
+        SecretOrigin::Configured => {
+            let labels: Vec<_> = secret_set.iter().map(|s| s.label().as_str()).collect();
+            tracing::info!(secret.labels = ?labels, "webhook secrets configured");
+        }
+        SecretOrigin::Generated(path) => tracing::info!(
+            path = %path.display(),
+            "generated a webhook secret (readable by this user only); give its contents to your senders"
+        ),
+        SecretOrigin::PreviouslyGenerated(path) => {
+            tracing::info!(path = %path.display(), "using the generated webhook secret")
+        }
+    }
+    let settings = Settings {
+        listen: args.listen.clone(),
+        workers: args.workers,
+        pool: args.database.pool(),
+        sources: Sources::new([Source::llm_callback(secret_set)]),
+        body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout_secs),
+        handle_signals: true,
+        batch: BatchLimits::default(),
+        database_url: database_url.clone(),
+    };
+    let app = Application::build(settings).await?;
+    tracing::info!(
+        database = %database_url,
+        "listening on http://{}:{}",
+        args.listen.rsplit_once(':').map_or("127.0.0.1", |(host, _)| host),
+        app.port()
+    );
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn migrate_only(args: DatabaseArgs) -> Result<(), CliError> {
+    let url = args.url()?;
+    let applied = migrate::run_pending(&url).await?;
+    if applied.is_empty() {
+        println!("{url}: already up to date");
+    } else {
+        println!("{url}: applied {}", applied.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Command line and environment: every option is a flag with a `HOOKBOX_…` fallback.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::store::{DatabaseUrl, InvalidDatabaseUrl, PoolSettings};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hookbox",
+    version,
+    about = "A self-hosted inbox for signed webhook callbacks.",
+    long_about = "A self-hosted inbox for signed webhook callbacks.\n\n\
+        Without a command, runs the server (the same as `hookbox serve`).",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Log output: human-readable text, or one JSON object per line for log shippers.
+    #[arg(long, global = true, env = "HOOKBOX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations, then exit.
+    Migrate(DatabaseArgs),
+    /// Sign a realistic sample callback with the configured secret and post it to a server.
+    SendTest(SendTestArgs),
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DatabaseArgs {
+    /// postgres://user:password@host:port/db or sqlite://path/to/file.db
+    /// [default: sqlite://<data-dir>/hookbox.db]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Directory for the SQLite file and the generated webhook secret.
+    #[arg(long, env = "HOOKBOX_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Most database connections this instance opens.
+    #[arg(long, env = "HOOKBOX_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+    /// How long a request waits for a database connection before answering 503.
+    #[arg(long, env = "HOOKBOX_DB_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    pub fn url(&self) -> Result<DatabaseUrl, InvalidDatabaseUrl> {
+        match &self.database_url {
+            Some(url) => DatabaseUrl::parse(url),
+            None => Ok(DatabaseUrl::Sqlite(self.data_dir.join("hookbox.db"))),
+        }
+    }
+
+    pub fn pool(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.db_pool_size.max(1),
+            acquire_timeout: Duration::from_millis(self.db_timeout_ms.max(1)),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SecretArgs {
+    /// Webhook secret(s) for the llm-callback source: comma-separated `label:secret` or bare
+    /// `secret` entries; any one matching is accepted (rotation without downtime).
+    /// [default: the secret generated in <data-dir>/webhook-secret on first start]
+    #[arg(long, env = "HOOKBOX_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// A file with the secret(s), one entry per line (e.g. a Docker or Kubernetes secret).
+    #[arg(
+        long,
+        env = "HOOKBOX_WEBHOOK_SECRET_FILE",
+        conflicts_with = "webhook_secret"
+    )]
+    pub webhook_secret_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+    /// Address and port to listen on.
+    #[arg(long, env = "HOOKBOX_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// HTTP worker threads [default: the number of CPU cores].
+    #[arg(long, env = "HOOKBOX_WORKERS")]
+    pub workers: Option<usize>,
+    /// Seconds a sender has to deliver the whole body before the request is answered 408.
+    #[arg(long, env = "HOOKBOX_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_timeout_secs: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "HOOKBOX_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SendTestArgs {
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+    /// Where the server keeps its generated secret.
+    #[arg(long, env = "HOOKBOX_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Base URL of the running server.
+    #[arg(long, env = "HOOKBOX_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Event type of the sample callback.
+    #[arg(long, default_value = "workflow.completed")]
+    pub event: String,
+    /// Status of the sample: `failed` also adds an error message.
+    #[arg(long, default_value = "completed")]
+    pub status: String,
+    /// Job id [default: a new random one].
+    #[arg(long)]
+    pub job_id: Option<String>,
+    /// Workflow name of the sample.
+    #[arg(long, default_value = "summarize-report")]
+    pub workflow: String,
+}

@@ -1,0 +1,29 @@
+//! `GET /healthz` (the process answers) and `GET /readyz` (the database answers too).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::http::json_error;
+use crate::store::Db;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(db: web::Data<Db>) -> HttpResponse {
+    match db.ping().await {
+        Ok(()) => {
+            HttpResponse::Ok().json(json!({ "status": "ready", "database": db.backend_name() }))
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "readiness check failed");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+        }
+    }
+}

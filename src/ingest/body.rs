@@ -1,0 +1,47 @@
+//! Reading a request body without ever holding more than the limit, nor waiting forever.
+
+use std::time::Duration;
+
+use actix_web::web::{self, Bytes, BytesMut};
+use futures_util::StreamExt;
+
+use super::error::IngestError;
+
+/// Refuses a declared `Content-Length` over `limit` before a single body byte is read.
+pub fn check_declared_length(
+    req: &actix_web::HttpRequest,
+    limit: usize,
+) -> Result<(), IngestError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => Err(IngestError::PayloadTooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads the whole body, stopping with 413 the moment it crosses `limit` (a chunked body has
+/// no declared length) and with 408 when it has not fully arrived within `timeout`.
+pub async fn read_limited(
+    mut payload: web::Payload,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, IngestError> {
+    let read = async {
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|error| IngestError::BodyRead(error.to_string()))?;
+            if body.len() + chunk.len() > limit {
+                return Err(IngestError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| IngestError::BodyTimeout)?
+}

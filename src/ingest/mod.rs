@@ -1,0 +1,23 @@
+//! Receiving signed callbacks: `POST /api/webhooks/{source}`.
+
+mod body;
+mod delivery;
+mod error;
+mod handler;
+pub mod payload;
+pub mod secrets;
+pub mod signature;
+pub mod source;
+
+use actix_web::web;
+
+pub use error::{IngestError, RETRY_AFTER_SECONDS};
+pub use handler::IngestState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/webhooks/{source}")
+            .route(web::post().to(handler::receive))
+            .default_service(web::to(crate::http::method_not_allowed_post)),
+    );
+}

@@ -1,0 +1,14 @@
+//! Hookbox: a self-hosted inbox for signed webhook callbacks.
+//!
+//! Data flows one way: HTTP → verify (`ingest::signature`) → parse (`ingest::payload`) →
+//! store (`store::writer`) → respond.
+
+pub mod cli;
+pub mod config;
+pub mod health;
+pub mod http;
+pub mod ingest;
+pub mod send_test;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,147 @@
+//! Building and running the server. Tests start exactly this path on port 0.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use tokio::task::JoinHandle;
+use tracing_actix_web::TracingLogger;
+
+use crate::ingest::source::Sources;
+use crate::ingest::IngestState;
+use crate::store::migrate::{self, MigrationError};
+use crate::store::writer::{BatchLimits, CallbackWriter};
+use crate::store::{DatabaseUrl, Db, PoolSettings, StoreError};
+use crate::{health, http, ingest};
+
+pub struct Settings {
+    pub listen: String,
+    pub workers: Option<usize>,
+    pub database_url: DatabaseUrl,
+    pub pool: PoolSettings,
+    pub sources: Sources,
+    pub body_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    /// Stop gracefully on SIGTERM/SIGINT. Off in tests, which start many servers at once.
+    pub handle_signals: bool,
+    pub batch: BatchLimits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    #[error("cannot set up the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    db: Db,
+    writer: CallbackWriter,
+    writer_task: JoinHandle<()>,
+}
+
+impl Application {
+    /// Migrates the database, starts the writer and binds the listener.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let applied = migrate::run_pending(&settings.database_url).await?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "database migrated");
+        }
+        let db = Db::connect(&settings.database_url, &settings.pool)?;
+        let (writer, writer_task) = CallbackWriter::start(db.clone(), settings.batch.clone());
+
+        let listener =
+            TcpListener::bind(&settings.listen).map_err(|source| StartupError::Bind {
+                address: settings.listen.clone(),
+                source,
+            })?;
+        let port = listener.local_addr().map_err(|source| StartupError::Bind {
+            address: settings.listen.clone(),
+            source,
+        })?;
+
+        let state = AppState {
+            db: web::Data::new(db.clone()),
+            ingest: web::Data::new(IngestState {
+                sources: settings.sources,
+                writer: writer.clone(),
+                body_timeout: settings.body_timeout,
+            }),
+        };
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(http::security_headers())
+                .wrap(TracingLogger::default())
+                .configure(|cfg| configure(cfg, &state))
+        })
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            address: settings.listen.clone(),
+            source,
+        })?;
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers.max(1));
+        }
+        if !settings.handle_signals {
+            server = server.disable_signals();
+        }
+        Ok(Application {
+            server: server.run(),
+            port: port.port(),
+            db,
+            writer,
+            writer_task,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server from outside (tests; signals do the same in production).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped, then lets queued writes finish and closes the pools.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        drop(self.writer);
+        if tokio::time::timeout(Duration::from_secs(10), self.writer_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the callback writer did not finish within 10 s");
+        }
+        self.db.close();
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Everything the handlers share. Cloned into each worker's `App`.
+#[derive(Clone)]
+struct AppState {
+    db: web::Data<Db>,
+    ingest: web::Data<IngestState>,
+}
+
+/// The one place where capabilities are composed into the app.
+fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
+    cfg.app_data(state.db.clone())
+        .app_data(state.ingest.clone())
+        .configure(health::routes)
+        .configure(ingest::routes)
+        .default_service(web::to(http::not_found));
+}

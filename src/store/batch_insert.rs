@@ -1,0 +1,138 @@
+//! One transaction that inserts many callbacks and reports, per delivery key, whether the row is
+//! new or which row already had that key. Idempotency is decided by the unique constraint on
+//! (source, delivery_key), never by a read before the write.
+
+use diesel::sql_types::BigInt;
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SqliteConnection};
+
+use super::callbacks::NewCallback;
+use super::schema::callbacks::dsl;
+use super::{Db, StoreError};
+
+/// Held by each writing transaction from before its ids are drawn until it has committed, so
+/// ids become visible in the order they were assigned, across every Hookbox instance sharing
+/// the database. This is what lets readers page by `id > cursor` without ever skipping a row.
+const CALLBACK_ORDER_LOCK: i64 = 0x486f_6f6b_626f_7802;
+
+pub type DeliveryKey = (String, String);
+
+/// Per key: (row id, body SHA-256 of the stored row, whether this transaction inserted it).
+pub struct Written {
+    pub rows: Vec<(DeliveryKey, i64, String, bool)>,
+}
+
+/// `rows` must not repeat a key (the writer merges repeats before calling).
+pub async fn insert_unique(db: &Db, rows: Vec<NewCallback>) -> Result<Written, StoreError> {
+    match db {
+        Db::Postgres(pool) => {
+            use diesel_async::{AsyncConnection, RunQueryDsl};
+            let mut conn = pool.get().await?;
+            let written = conn
+                .transaction(async |conn| {
+                    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                        .bind::<BigInt, _>(CALLBACK_ORDER_LOCK)
+                        .execute(conn)
+                        .await?;
+                    let inserted: Vec<(i64, String, String)> = diesel::insert_into(dsl::callbacks)
+                        .values(&rows)
+                        .on_conflict((dsl::source, dsl::delivery_key))
+                        .do_nothing()
+                        .returning((dsl::id, dsl::source, dsl::delivery_key))
+                        .get_results(conn)
+                        .await?;
+                    let (inserted, missing) = split_inserted(&rows, inserted);
+                    let existing = if missing.is_empty() {
+                        Vec::new()
+                    } else {
+                        existing_query(&missing).load(conn).await?
+                    };
+                    Ok::<_, diesel::result::Error>(combine(inserted, existing))
+                })
+                .await?;
+            Ok(written)
+        }
+        Db::Sqlite { write, .. } => {
+            let mut conn = write.get().await?;
+            let written = conn
+                .spawn_blocking(move |conn| {
+                    conn.immediate_transaction(|conn| insert_sqlite(conn, &rows))
+                })
+                .await?;
+            Ok(written)
+        }
+    }
+}
+
+fn insert_sqlite(conn: &mut SqliteConnection, rows: &[NewCallback]) -> QueryResult<Written> {
+    use diesel::RunQueryDsl;
+    let mut inserted = Vec::with_capacity(rows.len());
+    // Diesel cannot combine a multi-row insert with RETURNING on SQLite; inside one
+    // transaction the per-row statements are cheap, the commit is what costs.
+    for row in rows {
+        let id: Option<(i64, String, String)> = diesel::insert_into(dsl::callbacks)
+            .values(row)
+            .on_conflict((dsl::source, dsl::delivery_key))
+            .do_nothing()
+            .returning((dsl::id, dsl::source, dsl::delivery_key))
+            .get_result(conn)
+            .optional()?;
+        inserted.extend(id);
+    }
+    let (inserted, missing) = split_inserted(rows, inserted);
+    let existing = if missing.is_empty() {
+        Vec::new()
+    } else {
+        existing_query(&missing).load(conn)?
+    };
+    Ok(combine(inserted, existing))
+}
+
+type InsertedRow = (DeliveryKey, i64, String);
+
+/// Pairs returned ids with their rows' body hashes, and lists the keys that hit a conflict.
+fn split_inserted(
+    rows: &[NewCallback],
+    returned: Vec<(i64, String, String)>,
+) -> (Vec<InsertedRow>, Vec<DeliveryKey>) {
+    let mut returned: std::collections::HashMap<DeliveryKey, i64> = returned
+        .into_iter()
+        .map(|(id, source, key)| ((source, key), id))
+        .collect();
+    let mut inserted = Vec::new();
+    let mut missing = Vec::new();
+    for row in rows {
+        let key = (row.source.clone(), row.delivery_key.clone());
+        match returned.remove(&key) {
+            Some(id) => inserted.push((key, id, row.body_sha256.clone())),
+            None => missing.push(key),
+        }
+    }
+    (inserted, missing)
+}
+
+type ExistingQuery<'a> = diesel::dsl::Select<
+    diesel::dsl::Filter<dsl::callbacks, diesel::dsl::EqAny<dsl::delivery_key, Vec<&'a str>>>,
+    (dsl::id, dsl::source, dsl::delivery_key, dsl::body_sha256),
+>;
+
+fn existing_query(missing: &[DeliveryKey]) -> ExistingQuery<'_> {
+    // Filtering on the key alone may return rows of another source with the same key;
+    // `combine` keeps only exact (source, key) matches.
+    let keys: Vec<&str> = missing.iter().map(|(_, key)| key.as_str()).collect();
+    dsl::callbacks
+        .filter(dsl::delivery_key.eq_any(keys))
+        .select((dsl::id, dsl::source, dsl::delivery_key, dsl::body_sha256))
+}
+
+fn combine(inserted: Vec<InsertedRow>, existing: Vec<(i64, String, String, String)>) -> Written {
+    let mut rows: Vec<_> = inserted
+        .into_iter()
+        .map(|(key, id, sha)| (key, id, sha, true))
+        .collect();
+    rows.extend(
+        existing
+            .into_iter()
+            .map(|(id, source, key, sha)| ((source, key), id, sha, false)),
+    );
+    Written { rows }
+}

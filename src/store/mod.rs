@@ -1,0 +1,168 @@
+//! Storage: one `Db` over Postgres or SQLite. Everything outside this module calls plain async
+//! functions and never sees a diesel connection type.
+
+mod batch_insert;
+pub mod callbacks;
+mod error;
+pub mod migrate;
+mod schema;
+mod url;
+pub mod writer;
+
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use futures_util::FutureExt;
+
+pub use error::StoreError;
+pub use url::{DatabaseUrl, InvalidDatabaseUrl};
+
+type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Every SQLite connection gets these. `synchronous=FULL` because a 200 must survive power
+/// loss, as on Postgres; `busy_timeout` covers another process (the CLI) writing briefly.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    pub max_connections: usize,
+    /// How long a request may wait for a free connection before it is told "unavailable".
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub enum Db {
+    Postgres(Pool<AsyncPgConnection>),
+    /// SQLite allows one writer at a time. Writes go through `write`, a pool of exactly one
+    /// connection, so they queue in-process instead of failing with "database is locked".
+    Sqlite {
+        read: Pool<SqliteConn>,
+        write: Pool<SqliteConn>,
+    },
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend `$db` is. The
+/// body is compiled once per backend. `read` and `write` pick the SQLite pool.
+macro_rules! with_conn {
+    ($db:expr, $mode:ident, |$conn:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Postgres(pool) => {
+                let mut pooled = pool.get().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            $crate::store::Db::Sqlite { read, write } => {
+                let _ = (&read, &write);
+                let mut pooled = with_conn!(@pick $mode, read, write).get().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+    (@pick read, $read:ident, $write:ident) => { $read };
+    (@pick write, $read:ident, $write:ident) => { $write };
+}
+pub(crate) use with_conn;
+
+impl Db {
+    /// Builds the connection pools. Connections are opened lazily, so this does not fail when
+    /// the database is down; the first query does, with `StoreError::Unavailable`.
+    pub fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Db, StoreError> {
+        match url {
+            DatabaseUrl::Postgres(url) => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+                    url.as_str(),
+                    fast_recycling(),
+                );
+                Ok(Db::Postgres(build_pool(
+                    manager,
+                    settings.max_connections,
+                    settings,
+                )?))
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let path = path.to_string_lossy().into_owned();
+                let manager = || {
+                    let mut config = fast_recycling();
+                    config.custom_setup = Box::new(|url| establish_sqlite(url.to_owned()).boxed());
+                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
+                        path.clone(),
+                        config,
+                    )
+                };
+                Ok(Db::Sqlite {
+                    read: build_pool(manager(), settings.max_connections, settings)?,
+                    write: build_pool(manager(), 1, settings)?,
+                })
+            }
+        }
+    }
+
+    /// Answers whether the database can run a query right now (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_conn!(self, read, |conn| {
+            diesel::sql_query("SELECT 1").execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Postgres(_) => "postgres",
+            Db::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// Closes the pools so no new connection is opened during shutdown.
+    pub fn close(&self) {
+        match self {
+            Db::Postgres(pool) => pool.close(),
+            Db::Sqlite { read, write } => {
+                read.close();
+                write.close();
+            }
+        }
+    }
+}
+
+fn fast_recycling<C: AsyncConnection + 'static>() -> ManagerConfig<C> {
+    // A broken connection is detected on return to the pool (closed socket or a failed
+    // transaction), so there is no need for a round trip on every checkout.
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    config
+}
+
+fn build_pool<C>(
+    manager: AsyncDieselConnectionManager<C>,
+    max_size: usize,
+    settings: &PoolSettings,
+) -> Result<Pool<C>, StoreError>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(settings.acquire_timeout))
+        .create_timeout(Some(settings.acquire_timeout))
+        .recycle_timeout(Some(settings.acquire_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|error| StoreError::Unavailable(error.to_string()))
+}
+
+async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
+    conn.batch_execute(SQLITE_PRAGMAS)
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}

@@ -1,0 +1,215 @@
+//! The callback writer: one task per Hookbox instance that gathers the inserts waiting at that
+//! moment, writes them in one transaction, commits once, and answers each request with its own
+//! outcome. Concurrent requests share a commit; a lone request never waits for company.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::batch_insert::{insert_unique, DeliveryKey};
+use super::callbacks::NewCallback;
+use super::{Db, StoreError};
+
+/// What happened to one delivery once its transaction committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreOutcome {
+    pub id: i64,
+    /// The key was already stored (or stored earlier in the same batch); nothing new was written.
+    pub duplicate: bool,
+    /// A duplicate whose body differs from the stored one: the first body is kept.
+    pub body_differs: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct BatchLimits {
+    pub max_rows: usize,
+    pub max_bytes: usize,
+    /// How many deliveries may wait for the writer before new ones are refused.
+    pub queue_capacity: usize,
+    /// How long a request may wait for room in a full queue.
+    pub enqueue_timeout: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_rows: 256,
+            max_bytes: 8 << 20,
+            queue_capacity: 4096,
+            enqueue_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+struct Pending {
+    callback: NewCallback,
+    reply: oneshot::Sender<Result<StoreOutcome, StoreError>>,
+}
+
+/// The handle requests use to store a callback. Cheap to clone.
+#[derive(Clone)]
+pub struct CallbackWriter {
+    queue: mpsc::Sender<Pending>,
+    enqueue_timeout: Duration,
+}
+
+impl CallbackWriter {
+    /// Starts the writer task. It ends once every `CallbackWriter` clone is dropped and the
+    /// queue is drained, so awaiting the handle after shutdown lets in-flight writes finish.
+    pub fn start(db: Db, limits: BatchLimits) -> (CallbackWriter, JoinHandle<()>) {
+        let (queue, receiver) = mpsc::channel(limits.queue_capacity.max(1));
+        let writer = CallbackWriter {
+            queue,
+            enqueue_timeout: limits.enqueue_timeout,
+        };
+        let task = tokio::spawn(run(db, limits, receiver));
+        (writer, task)
+    }
+
+    /// Stores `callback` and returns only after its transaction has committed (or failed).
+    pub async fn store(&self, callback: NewCallback) -> Result<StoreOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending { callback, reply };
+        self.queue
+            .send_timeout(pending, self.enqueue_timeout)
+            .await
+            .map_err(|_| StoreError::Unavailable("the write queue is full".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+}
+
+async fn run(db: Db, limits: BatchLimits, mut receiver: mpsc::Receiver<Pending>) {
+    while let Some(first) = receiver.recv().await {
+        let mut bytes = first.callback.body.len();
+        let mut batch = vec![first];
+        while batch.len() < limits.max_rows && bytes < limits.max_bytes {
+            match receiver.try_recv() {
+                Ok(next) => {
+                    bytes += next.callback.body.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        write_batch(&db, batch).await;
+    }
+    tracing::debug!("callback writer stopped: queue closed and drained");
+}
+
+async fn write_batch(db: &Db, batch: Vec<Pending>) {
+    let started = Instant::now();
+    let rows = batch.len();
+    let (callbacks, replies): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|p| (p.callback, p.reply)).unzip();
+    let mut outcomes = store_batch(db, &callbacks).await;
+    if rows > 1 && matches!(outcomes.first(), Some(Err(StoreError::Query(_)))) {
+        // Something in the batch was refused by the database. Retry each delivery on its own
+        // so one bad row cannot fail the others; each request still gets its true answer.
+        tracing::warn!(
+            batch.rows = rows,
+            "batch insert failed, retrying one by one"
+        );
+        outcomes = Vec::with_capacity(rows);
+        for callback in &callbacks {
+            let single = store_batch(db, std::slice::from_ref(callback)).await;
+            outcomes.extend(single);
+        }
+    }
+    tracing::debug!(
+        batch.rows = rows,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "callback batch written"
+    );
+    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+        // The request may have given up (client gone); the row is stored regardless.
+        let _ = reply.send(outcome);
+    }
+}
+
+/// Stores a batch and returns one outcome per input, in order.
+async fn store_batch(db: &Db, callbacks: &[NewCallback]) -> Vec<Result<StoreOutcome, StoreError>> {
+    let plan = BatchPlan::new(callbacks);
+    let unique = plan.leaders.iter().map(|&i| callbacks[i].clone()).collect();
+    match insert_unique(db, unique).await {
+        Ok(written) => {
+            let stored = written
+                .rows
+                .into_iter()
+                .map(|(key, id, sha, inserted)| (key, (id, sha, inserted)))
+                .collect();
+            plan.outcomes(callbacks, &stored)
+        }
+        Err(error) => {
+            tracing::error!(error = %error, batch.rows = callbacks.len(), "callback batch failed");
+            callbacks.iter().map(|_| Err(clone_error(&error))).collect()
+        }
+    }
+}
+
+fn clone_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+        StoreError::NotFound => StoreError::NotFound,
+        StoreError::Query(inner) => StoreError::Query(diesel::result::Error::QueryBuilderError(
+            inner.to_string().into(),
+        )),
+    }
+}
+
+/// Which deliveries of a batch are written, and which repeat an earlier one in the same batch.
+struct BatchPlan {
+    /// Index of the first delivery of each distinct key, in batch order.
+    leaders: Vec<usize>,
+    /// For every delivery, the index of its key's leader.
+    leader_of: Vec<usize>,
+}
+
+impl BatchPlan {
+    fn new(callbacks: &[NewCallback]) -> BatchPlan {
+        let mut first_seen: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut leaders = Vec::new();
+        let leader_of = callbacks
+            .iter()
+            .enumerate()
+            .map(|(index, cb)| {
+                *first_seen
+                    .entry((cb.source.as_str(), cb.delivery_key.as_str()))
+                    .or_insert_with(|| {
+                        leaders.push(index);
+                        index
+                    })
+            })
+            .collect();
+        BatchPlan { leaders, leader_of }
+    }
+
+    fn outcomes(
+        &self,
+        callbacks: &[NewCallback],
+        stored: &HashMap<DeliveryKey, (i64, String, bool)>,
+    ) -> Vec<Result<StoreOutcome, StoreError>> {
+        callbacks
+            .iter()
+            .enumerate()
+            .map(|(index, cb)| {
+                let key = (cb.source.clone(), cb.delivery_key.clone());
+                let Some((id, stored_sha, inserted_now)) = stored.get(&key) else {
+                    // The conflicting row vanished between insert and lookup (retention).
+                    return Err(StoreError::Unavailable(
+                        "conflicting row disappeared".into(),
+                    ));
+                };
+                let is_leader = self.leader_of[index] == index;
+                Ok(StoreOutcome {
+                    id: *id,
+                    duplicate: !(*inserted_now && is_leader),
+                    body_differs: *stored_sha != cb.body_sha256,
+                })
+            })
+            .collect()
+    }
+}
