@@ -1,0 +1,190 @@
+//! Idempotency and durability: retries never duplicate, races are decided by the database,
+//! and an unreachable database gives 503 until it is back.
+
+use std::time::Duration;
+
+use crate::helpers::proxy::ChaosProxy;
+use crate::helpers::*;
+use hookbox::store::callbacks;
+
+on_both_backends! {
+    async fn fifty_concurrent_identical_deliveries_store_one_row(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let body = callback_body("job-race", "workflow.completed");
+        let responses = futures_util::future::join_all((0..50).map(|_| app.post_signed(&body))).await;
+        let mut fresh = 0;
+        let mut ids = std::collections::HashSet::new();
+        for response in responses {
+            let json = json_with_status(response, 200).await;
+            if json["duplicate"] == false {
+                fresh += 1;
+            }
+            ids.insert(json["id"].as_i64().unwrap());
+        }
+        assert_eq!(fresh, 1, "exactly one delivery may be new");
+        assert_eq!(ids.len(), 1, "every answer names the same row");
+        assert_eq!(callbacks::count(&app.db).await.unwrap(), 1);
+    }
+
+    async fn a_retry_is_a_duplicate_but_distinct_events_of_a_job_are_kept(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let step = callback_body("job-7", "llm.step.completed");
+        let done = callback_body("job-7", "workflow.completed");
+        let first = json_with_status(app.post_signed(&step).await, 200).await;
+        let retry = json_with_status(app.post_signed(&step).await, 200).await;
+        assert_eq!(retry["duplicate"], true);
+        assert_eq!(retry["id"], first["id"]);
+        let other = json_with_status(app.post_signed(&done).await, 200).await;
+        assert_eq!(other["duplicate"], false);
+        assert_eq!(other["callback_id"], "job-7");
+        assert_eq!(callbacks::count(&app.db).await.unwrap(), 2);
+    }
+
+    async fn the_webhook_id_header_keys_redeliveries_and_the_first_body_wins(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let first = callback_body("job-w", "workflow.completed");
+        let changed = first.replace("\"ok\"", "\"changed\"");
+        assert_ne!(first, changed);
+        let post = |body: &str| {
+            let signature = sign(SECRET, body);
+            let body = body.to_owned();
+            let app = &app;
+            async move {
+                app.post_callback(&body, &[("x-webhook-signature", &signature), ("webhook-id", "msg_1")]).await
+            }
+        };
+        let a = json_with_status(post(&first).await, 200).await;
+        let b = json_with_status(post(&changed).await, 200).await;
+        assert_eq!(a["duplicate"], false);
+        assert_eq!(b["duplicate"], true);
+        assert_eq!(a["id"], b["id"]);
+        let row = callbacks::find(&app.db, a["id"].as_i64().unwrap()).await.unwrap();
+        assert_eq!(row.body, first.as_bytes(), "the first body is kept");
+        let json = json_with_status(
+            app.post_callback(&first, &[("x-webhook-signature", &sign(SECRET, &first)), ("webhook-id", "has space")]).await,
+            400,
+        ).await;
+        assert_eq!(json["error"], "invalid_header");
+    }
+
+    async fn concurrent_distinct_callbacks_each_get_their_own_row(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let bodies: Vec<String> = (0..200).map(|i| callback_body(&format!("job-{i}"), "workflow.completed")).collect();
+        let responses = futures_util::future::join_all(bodies.iter().map(|b| app.post_signed(b))).await;
+        let mut ids = std::collections::HashSet::new();
+        for response in responses {
+            let json = json_with_status(response, 200).await;
+            assert_eq!(json["duplicate"], false);
+            ids.insert(json["id"].as_i64().unwrap());
+        }
+        assert_eq!(ids.len(), 200);
+        let rows = callbacks::all_of_source(&app.db, "llm-callback").await.unwrap();
+        assert_eq!(rows.len(), 200);
+        for row in rows {
+            let expected = callback_body(&row.callback_id, "workflow.completed");
+            assert_eq!(row.body, expected.as_bytes(), "row {} holds its own body", row.id);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_one_postgres_racing_the_same_key_store_one_row() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let first = TestApp::spawn(&test_db).await;
+    let second = TestApp::spawn(&test_db).await;
+    for round in 0..10 {
+        let body = callback_body(&format!("job-shared-{round}"), "workflow.completed");
+        let requests = (0..10).map(|i| {
+            if i % 2 == 0 {
+                first.post_signed(&body)
+            } else {
+                second.post_signed(&body)
+            }
+        });
+        let responses = futures_util::future::join_all(requests).await;
+        let mut fresh = 0;
+        for response in responses {
+            if json_with_status(response, 200).await["duplicate"] == false {
+                fresh += 1;
+            }
+        }
+        assert_eq!(
+            fresh, 1,
+            "round {round}: one instance wins, the other sees a duplicate"
+        );
+    }
+    assert_eq!(callbacks::count(&first.db).await.unwrap(), 10);
+    first.stop().await;
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_postgres_gives_503_and_ingest_recovers_without_a_restart() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let proxy = ChaosProxy::start(5432).await;
+    let options = AppOptions {
+        database_url: Some(test_db.url_via(proxy.port)),
+        acquire_timeout: Duration::from_millis(500),
+        ..AppOptions::default()
+    };
+    let app = TestApp::spawn_with(&test_db, options).await;
+    json_with_status(
+        app.post_signed(&callback_body("before", "workflow.completed"))
+            .await,
+        200,
+    )
+    .await;
+
+    proxy.cut();
+    let down = callback_body("during", "workflow.completed");
+    for _ in 0..3 {
+        let response = app.post_signed(&down).await;
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap()),
+            Some("5")
+        );
+        let json = json_with_status(response, 503).await;
+        assert_eq!(json["error"], "storage_unavailable");
+    }
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(
+        json_with_status(ready, 503).await["error"],
+        "storage_unavailable"
+    );
+
+    proxy.restore();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = app.post_signed(&down).await;
+        if response.status() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ingest did not recover within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    json_with_status(ready, 200).await;
+    let direct = hookbox::store::Db::connect(
+        &test_db.url,
+        &hookbox::store::PoolSettings {
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(2),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        callbacks::count(&direct).await.unwrap(),
+        2,
+        "nothing lost, nothing doubled"
+    );
+}
