@@ -88,11 +88,11 @@ impl TestDb {
     /// The same database, reached through another host:port (a proxy).
     pub fn url_via(&self, port: u16) -> DatabaseUrl {
         let admin = postgres_admin_url();
-        let user = admin
+        let credentials = admin
             .split_once("://")
             .and_then(|(_, rest)| rest.split_once('@'))
-            .map_or("postgres", |(user, _)| user);
-        DatabaseUrl::parse(&format!("postgres://{user}@127.0.0.1:{port}/{}", self.name))
+            .map_or("postgres", |(credentials, _)| credentials);
+        DatabaseUrl::parse(&format!("postgres://{credentials}@127.0.0.1:{port}/{}", self.name))
             .expect("valid url")
     }
 }
