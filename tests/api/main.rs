@@ -1,6 +1,7 @@
 //! Integration tests: the real server, real databases, real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli;
 mod helpers;
 mod ingest;
 mod ingest_limits;
