@@ -101,6 +101,14 @@ impl Template {
         }
     }
 
+    /// The first pointer the template reads, if any (to build a sample body).
+    pub fn first_pointer(&self) -> Option<&str> {
+        self.parts.iter().find_map(|part| match part {
+            Part::Pointer(pointer, _) => Some(pointer.as_str()),
+            _ => None,
+        })
+    }
+
     /// `Ok(None)` when a placeholder does not resolve.
     fn render(
         &self,

@@ -1,12 +1,14 @@
 //! Receiving signed callbacks: `POST /api/webhooks/{source}`.
 
 mod body;
+pub mod config;
 pub mod delivery;
 mod error;
 mod handler;
 pub mod mapping;
 pub mod payload;
 pub mod presets;
+pub mod reload;
 pub mod scheme;
 pub mod secrets;
 pub mod signature;

@@ -6,3 +6,5 @@ mod helpers;
 mod ingest;
 mod ingest_limits;
 mod ingest_storage;
+mod sources;
+mod sources_reload;

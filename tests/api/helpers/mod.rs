@@ -56,6 +56,8 @@ pub struct AppOptions {
     pub database_url: Option<DatabaseUrl>,
     pub body_timeout: Duration,
     pub acquire_timeout: Duration,
+    /// Serve these sources instead of the one `llm-callback` source with `secrets`.
+    pub sources: Option<Sources>,
 }
 
 impl Default for AppOptions {
@@ -65,6 +67,7 @@ impl Default for AppOptions {
             database_url: None,
             body_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(1),
+            sources: None,
         }
     }
 }
@@ -86,7 +89,9 @@ impl TestApp {
             workers: Some(2),
             database_url: database_url.clone(),
             pool: pool.clone(),
-            sources: Sources::new([Source::llm_callback(secrets)]),
+            sources: options
+                .sources
+                .unwrap_or_else(|| Sources::new([Source::llm_callback(secrets)])),
             body_timeout: options.body_timeout,
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: false,
