@@ -87,9 +87,8 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     );
     let sources = Sources::new(loader.load()?);
     tracing::info!(sources = ?sources.names(), "sources loaded");
-    if loader.config.is_some() {
-        reload_on_sighup(sources.clone(), loader)?;
-    }
+    // Also without a config file: a reload then re-reads the llm-callback secret (file).
+    reload_on_sighup(sources.clone(), loader)?;
     let settings = Settings {
         listen: args.listen.clone(),
         workers: args.workers,
