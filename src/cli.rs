@@ -4,8 +4,11 @@ use std::time::Duration;
 
 use std::path::Path;
 
+use crate::auth::password::Password;
+use crate::auth::session::SessionPolicy;
+use crate::auth::AuthSettings;
 use crate::config::{
-    Cli, Command, ConfigCheckArgs, ConfigCommand, DatabaseArgs, SecretArgs, ServeArgs,
+    AuthArgs, Cli, Command, ConfigCheckArgs, ConfigCommand, DatabaseArgs, SecretArgs, ServeArgs,
 };
 use crate::ingest::config::{DefaultSecret, SourcesLoader};
 use crate::ingest::reload::reload_on_sighup;
@@ -23,6 +26,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Migrate(args)) => migrate_only(args).await,
         Some(Command::SendTest(args)) => crate::send_test::run(args).await,
         Some(Command::Config(ConfigCommand::Check(args))) => config_check(args),
+        Some(Command::User(command)) => crate::accounts_cli::user(command).await,
+        Some(Command::Token(command)) => crate::accounts_cli::token(command).await,
     }
 }
 
@@ -99,6 +104,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         handle_signals: true,
         batch: BatchLimits::default(),
         database_url: database_url.clone(),
+        auth: auth_settings(&args.auth)?,
     };
     let app = Application::build(settings).await?;
     tracing::info!(
@@ -120,4 +126,22 @@ async fn migrate_only(args: DatabaseArgs) -> Result<(), CliError> {
         println!("{url}: applied {}", applied.join(", "));
     }
     Ok(())
+}
+
+fn auth_settings(args: &AuthArgs) -> Result<AuthSettings, CliError> {
+    let admin_password = match &args.admin_password {
+        Some(raw) => Some(
+            Password::parse(raw.clone()).map_err(|why| format!("HOOKBOX_ADMIN_PASSWORD: {why}"))?,
+        ),
+        None => None,
+    };
+    Ok(AuthSettings {
+        session: SessionPolicy {
+            idle: Duration::from_secs(args.session_idle_secs.max(1)),
+            absolute: Duration::from_secs(args.session_max_age_secs.max(1)),
+        },
+        cookie_secure: args.cookie_secure,
+        admin_password,
+        ..AuthSettings::default()
+    })
 }

@@ -4,7 +4,7 @@ mod body;
 pub mod config;
 pub mod delivery;
 mod error;
-mod handler;
+pub(crate) mod handler;
 pub mod mapping;
 pub mod payload;
 pub mod presets;

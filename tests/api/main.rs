@@ -2,9 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod admin_feed;
+mod admin_gap;
+mod auth;
 mod helpers;
 mod ingest;
 mod ingest_limits;
 mod ingest_storage;
 mod sources;
 mod sources_reload;
+mod openapi;
