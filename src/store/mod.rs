@@ -7,6 +7,7 @@ mod error;
 pub mod feed;
 pub mod migrate;
 mod schema;
+pub mod seed;
 pub mod sessions;
 mod url;
 pub mod users;
