@@ -1,14 +1,14 @@
 //! Integration tests: the real server, real databases, real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod cli;
 mod admin_feed;
 mod admin_gap;
 mod auth;
+mod cli;
 mod helpers;
 mod ingest;
 mod ingest_limits;
 mod ingest_storage;
+mod openapi;
 mod sources;
 mod sources_reload;
-mod openapi;
