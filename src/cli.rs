@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::config::{Cli, Command, DatabaseArgs, ServeArgs};
+use crate::dashboard::DashboardSettings;
 use crate::ingest::secrets::{self, SecretOrigin};
 use crate::ingest::source::{Source, Sources};
 use crate::startup::{Application, Settings};
@@ -50,6 +51,10 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         handle_signals: true,
         batch: BatchLimits::default(),
         database_url: database_url.clone(),
+        dashboard: DashboardSettings {
+            static_dir: args.static_dir.clone(),
+            poll_interval: Duration::from_secs(args.dashboard_poll_secs.max(1)),
+        },
     };
     let app = Application::build(settings).await?;
     tracing::info!(

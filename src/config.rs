@@ -109,6 +109,13 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "HOOKBOX_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+    /// Serve the dashboard's files from this directory (e.g. `static`) instead of the copy
+    /// built into the binary: for working on the page without rebuilding.
+    #[arg(long, env = "HOOKBOX_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// Seconds between an open dashboard's checks for new callbacks.
+    #[arg(long, env = "HOOKBOX_DASHBOARD_POLL_SECS", default_value_t = 10)]
+    pub dashboard_poll_secs: u64,
 }
 
 #[derive(Args, Debug, Clone)]

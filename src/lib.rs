@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod health;
 pub mod http;
 pub mod ingest;

@@ -8,12 +8,13 @@ use actix_web::{web, App, HttpServer};
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
+use crate::dashboard::DashboardSettings;
 use crate::ingest::source::Sources;
 use crate::ingest::IngestState;
 use crate::store::migrate::{self, MigrationError};
 use crate::store::writer::{BatchLimits, CallbackWriter};
 use crate::store::{DatabaseUrl, Db, PoolSettings, StoreError};
-use crate::{health, http, ingest};
+use crate::{dashboard, health, http, ingest};
 
 pub struct Settings {
     pub listen: String,
@@ -26,6 +27,7 @@ pub struct Settings {
     /// Stop gracefully on SIGTERM/SIGINT. Off in tests, which start many servers at once.
     pub handle_signals: bool,
     pub batch: BatchLimits,
+    pub dashboard: DashboardSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +79,7 @@ impl Application {
                 writer: writer.clone(),
                 body_timeout: settings.body_timeout,
             }),
+            dashboard: web::Data::new(settings.dashboard),
         };
         let mut server = HttpServer::new(move || {
             App::new()
@@ -135,6 +138,7 @@ impl Application {
 struct AppState {
     db: web::Data<Db>,
     ingest: web::Data<IngestState>,
+    dashboard: web::Data<DashboardSettings>,
 }
 
 /// The one place where capabilities are composed into the app.
@@ -143,5 +147,7 @@ fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .app_data(state.ingest.clone())
         .configure(health::routes)
         .configure(ingest::routes)
+        .app_data(state.dashboard.clone())
+        .configure(dashboard::routes)
         .default_service(web::to(http::not_found));
 }

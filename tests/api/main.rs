@@ -1,6 +1,8 @@
 //! Integration tests: the real server, real databases, real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dashboard_browser;
+mod dashboard_serving;
 mod helpers;
 mod ingest;
 mod ingest_limits;

@@ -1,12 +1,14 @@
 //! The test harness: a real server on a random port, against a fresh database of either
 //! backend, spoken to over HTTP.
 
+pub mod browser;
 pub mod database;
 pub mod proxy;
 
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use hookbox::dashboard::DashboardSettings;
 use hookbox::ingest::secrets::SecretSet;
 use hookbox::ingest::signature::header_value;
 use hookbox::ingest::source::{Source, Sources};
@@ -56,6 +58,7 @@ pub struct AppOptions {
     pub database_url: Option<DatabaseUrl>,
     pub body_timeout: Duration,
     pub acquire_timeout: Duration,
+    pub dashboard: DashboardSettings,
 }
 
 impl Default for AppOptions {
@@ -65,6 +68,7 @@ impl Default for AppOptions {
             database_url: None,
             body_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(1),
+            dashboard: DashboardSettings::default(),
         }
     }
 }
@@ -91,6 +95,7 @@ impl TestApp {
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: false,
             batch: BatchLimits::default(),
+            dashboard: options.dashboard,
         };
         let app = Application::build(settings).await.expect("server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
