@@ -54,7 +54,7 @@ function singleToast(item, onView) {
         ' · ',
         ageEl,
       ),
-      outcome === 'failure' && item.error_message
+      item.error_message
         ? h('div', { className: 'toast-error', text: item.error_message })
         : null,
       h(

@@ -142,6 +142,16 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
     }
 
+    /// Clicks the first `<button>` whose text is exactly `label`.
+    pub async fn click_button_with_text(&self, label: &str) {
+        let button = self
+            .client
+            .find(fantoccini::Locator::XPath(&format!("//button[normalize-space()='{label}']")))
+            .await
+            .unwrap_or_else(|e| panic!("no button {label:?}: {e}"));
+        button.click().await.unwrap_or_else(|e| panic!("cannot click {label:?}: {e}"));
+    }
+
     pub async fn type_into(&self, css: &str, text: &str) {
         let element = self
             .client
