@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use crate::config::{Cli, Command, DatabaseArgs, ServeArgs};
+use crate::auth::password::Password;
+use crate::auth::session::SessionPolicy;
+use crate::auth::AuthSettings;
+use crate::config::{AuthArgs, Cli, Command, DatabaseArgs, ServeArgs};
 use crate::ingest::secrets::{self, SecretOrigin};
 use crate::ingest::source::{Source, Sources};
 use crate::startup::{Application, Settings};
@@ -17,6 +20,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(args)) => migrate_only(args).await,
         Some(Command::SendTest(args)) => crate::send_test::run(args).await,
+        Some(Command::User(command)) => crate::accounts_cli::user(command).await,
+        Some(Command::Token(command)) => crate::accounts_cli::token(command).await,
     }
 }
 
@@ -50,6 +55,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         handle_signals: true,
         batch: BatchLimits::default(),
         database_url: database_url.clone(),
+        auth: auth_settings(&args.auth)?,
     };
     let app = Application::build(settings).await?;
     tracing::info!(
@@ -71,4 +77,22 @@ async fn migrate_only(args: DatabaseArgs) -> Result<(), CliError> {
         println!("{url}: applied {}", applied.join(", "));
     }
     Ok(())
+}
+
+fn auth_settings(args: &AuthArgs) -> Result<AuthSettings, CliError> {
+    let admin_password = match &args.admin_password {
+        Some(raw) => Some(
+            Password::parse(raw.clone()).map_err(|why| format!("HOOKBOX_ADMIN_PASSWORD: {why}"))?,
+        ),
+        None => None,
+    };
+    Ok(AuthSettings {
+        session: SessionPolicy {
+            idle: Duration::from_secs(args.session_idle_secs.max(1)),
+            absolute: Duration::from_secs(args.session_max_age_secs.max(1)),
+        },
+        cookie_secure: args.cookie_secure,
+        admin_password,
+        ..AuthSettings::default()
+    })
 }
