@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use crate::config::{Cli, Command, DatabaseArgs, ServeArgs};
+use crate::auth::password::Password;
+use crate::auth::session::SessionPolicy;
+use crate::auth::AuthSettings;
+use crate::config::{AuthArgs, Cli, Command, DatabaseArgs, ServeArgs};
 use crate::dashboard::DashboardSettings;
 use crate::ingest::secrets::{self, SecretOrigin};
 use crate::ingest::source::{Source, Sources};
@@ -18,6 +21,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(args)) => migrate_only(args).await,
         Some(Command::SendTest(args)) => crate::send_test::run(args).await,
+        Some(Command::User(command)) => crate::accounts_cli::user(command).await,
+        Some(Command::Token(command)) => crate::accounts_cli::token(command).await,
     }
 }
 
@@ -51,6 +56,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         handle_signals: true,
         batch: BatchLimits::default(),
         database_url: database_url.clone(),
+        auth: auth_settings(&args.auth)?,
         dashboard: DashboardSettings {
             static_dir: args.static_dir.clone(),
             poll_interval: Duration::from_secs(args.dashboard_poll_secs.max(1)),
@@ -76,4 +82,22 @@ async fn migrate_only(args: DatabaseArgs) -> Result<(), CliError> {
         println!("{url}: applied {}", applied.join(", "));
     }
     Ok(())
+}
+
+fn auth_settings(args: &AuthArgs) -> Result<AuthSettings, CliError> {
+    let admin_password = match &args.admin_password {
+        Some(raw) => Some(
+            Password::parse(raw.clone()).map_err(|why| format!("HOOKBOX_ADMIN_PASSWORD: {why}"))?,
+        ),
+        None => None,
+    };
+    Ok(AuthSettings {
+        session: SessionPolicy {
+            idle: Duration::from_secs(args.session_idle_secs.max(1)),
+            absolute: Duration::from_secs(args.session_max_age_secs.max(1)),
+        },
+        cookie_secure: args.cookie_secure,
+        admin_password,
+        ..AuthSettings::default()
+    })
 }

@@ -8,13 +8,15 @@ use actix_web::{web, App, HttpServer};
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::accounts::{self, AccountError, FirstAdmin};
+use crate::auth::{AuthSettings, AuthState};
 use crate::dashboard::DashboardSettings;
 use crate::ingest::source::Sources;
 use crate::ingest::IngestState;
 use crate::store::migrate::{self, MigrationError};
 use crate::store::writer::{BatchLimits, CallbackWriter};
 use crate::store::{DatabaseUrl, Db, PoolSettings, StoreError};
-use crate::{dashboard, health, http, ingest};
+use crate::{admin, auth, dashboard, health, http, ingest, openapi};
 
 pub struct Settings {
     pub listen: String,
@@ -27,6 +29,7 @@ pub struct Settings {
     /// Stop gracefully on SIGTERM/SIGINT. Off in tests, which start many servers at once.
     pub handle_signals: bool,
     pub batch: BatchLimits,
+    pub auth: AuthSettings,
     pub dashboard: DashboardSettings,
 }
 
@@ -36,6 +39,8 @@ pub enum StartupError {
     Migration(#[from] MigrationError),
     #[error("cannot set up the database: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot create the first admin: {0}")]
+    FirstAdmin(#[from] AccountError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -60,6 +65,9 @@ impl Application {
             tracing::info!(migrations = ?applied, "database migrated");
         }
         let db = Db::connect(&settings.database_url, &settings.pool)?;
+        announce_first_admin(
+            accounts::ensure_first_admin(&db, settings.auth.admin_password.clone()).await?,
+        );
         let (writer, writer_task) = CallbackWriter::start(db.clone(), settings.batch.clone());
 
         let listener =
@@ -79,6 +87,7 @@ impl Application {
                 writer: writer.clone(),
                 body_timeout: settings.body_timeout,
             }),
+            auth: web::Data::new(AuthState::new(&settings.auth)),
             dashboard: web::Data::new(settings.dashboard),
         };
         let mut server = HttpServer::new(move || {
@@ -138,6 +147,7 @@ impl Application {
 struct AppState {
     db: web::Data<Db>,
     ingest: web::Data<IngestState>,
+    auth: web::Data<AuthState>,
     dashboard: web::Data<DashboardSettings>,
 }
 
@@ -145,9 +155,33 @@ struct AppState {
 fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     cfg.app_data(state.db.clone())
         .app_data(state.ingest.clone())
+        .app_data(state.auth.clone())
         .configure(health::routes)
         .configure(ingest::routes)
+        .configure(auth::routes)
+        .configure(admin::routes)
+        .configure(openapi::routes)
         .app_data(state.dashboard.clone())
         .configure(dashboard::routes)
         .default_service(web::to(http::not_found));
+}
+
+/// The generated first-admin password is shown once, on stderr, never in the log.
+fn announce_first_admin(outcome: FirstAdmin) {
+    match outcome {
+        FirstAdmin::NotNeeded => {}
+        FirstAdmin::CreatedWithConfigured => {
+            tracing::info!("created the first admin `admin` with HOOKBOX_ADMIN_PASSWORD")
+        }
+        FirstAdmin::CreatedWithGenerated(password) => {
+            tracing::info!(
+                "created the first admin `admin`; its password is printed once on stderr"
+            );
+            eprintln!(
+                "\n  First start: created user `admin` with password\n\n    {}\n\n  \
+                 It is not shown again. Change it with `hookbox user passwd admin`.\n",
+                password.expose()
+            );
+        }
+    }
 }

@@ -4,9 +4,13 @@
 mod batch_insert;
 pub mod callbacks;
 mod error;
+pub mod feed;
 pub mod migrate;
 mod schema;
+pub mod sessions;
 mod url;
+pub mod users;
+pub mod views;
 pub mod writer;
 
 use std::time::Duration;

@@ -1,9 +1,13 @@
 //! Integration tests: the real server, real databases, real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_feed;
+mod admin_gap;
+mod auth;
 mod dashboard_browser;
 mod dashboard_serving;
 mod helpers;
 mod ingest;
 mod ingest_limits;
 mod ingest_storage;
+mod openapi;
