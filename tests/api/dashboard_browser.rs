@@ -8,9 +8,9 @@ use serde_json::json;
 use crate::helpers::browser::Browser;
 use crate::helpers::*;
 
-const WAIT: Duration = Duration::from_secs(15);
+pub const WAIT: Duration = Duration::from_secs(15);
 
-async fn sqlite_app(poll: Duration) -> (TestApp, TestDb) {
+pub async fn sqlite_app(poll: Duration) -> (TestApp, TestDb) {
     let db = TestDb::create(Backend::Sqlite).await.expect("sqlite works");
     let dashboard = DashboardSettings {
         poll_interval: poll,
@@ -72,4 +72,45 @@ async fn the_login_page_runs_its_script_under_the_content_security_policy() {
         })
         .await;
     browser.close().await;
+}
+
+pub const POLL: Duration = Duration::from_millis(2000);
+
+/// Signs in as the first admin through the login form and waits for the dashboard.
+pub async fn login(browser: &Browser) {
+    browser.goto("/login").await;
+    browser
+        .wait_until(
+            "document.activeElement?.id === 'username'",
+            WAIT,
+            "the login form",
+        )
+        .await;
+    browser.type_into("#username", "admin").await;
+    browser.type_into("#password", ADMIN_PASSWORD).await;
+    browser.click("#login-submit").await;
+    browser
+        .wait_until(
+            "location.pathname === '/' && document.body.dataset.state === 'ready'",
+            WAIT,
+            "the dashboard after signing in",
+        )
+        .await;
+}
+
+/// GET `path` on the API with the browser's session cookie; asserts 200.
+pub async fn api_get(app: &TestApp, browser: &Browser, path: &str) -> serde_json::Value {
+    let cookie = browser
+        .client
+        .get_named_cookie("hookbox_session")
+        .await
+        .expect("the browser holds a session cookie");
+    let response = app
+        .client
+        .get(app.url(path))
+        .header("cookie", format!("hookbox_session={}", cookie.value()))
+        .send()
+        .await
+        .expect("request reaches the server");
+    json_with_status(response, 200).await
 }

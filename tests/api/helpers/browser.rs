@@ -146,10 +146,15 @@ impl Browser {
     pub async fn click_button_with_text(&self, label: &str) {
         let button = self
             .client
-            .find(fantoccini::Locator::XPath(&format!("//button[normalize-space()='{label}']")))
+            .find(fantoccini::Locator::XPath(&format!(
+                "//button[normalize-space()='{label}']"
+            )))
             .await
             .unwrap_or_else(|e| panic!("no button {label:?}: {e}"));
-        button.click().await.unwrap_or_else(|e| panic!("cannot click {label:?}: {e}"));
+        button
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("cannot click {label:?}: {e}"));
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
