@@ -4,6 +4,7 @@
 mod admin_feed;
 mod admin_gap;
 mod auth;
+mod cli;
 mod dashboard_browser;
 mod dashboard_flow;
 mod dashboard_serving;
@@ -13,3 +14,5 @@ mod ingest;
 mod ingest_limits;
 mod ingest_storage;
 mod openapi;
+mod sources;
+mod sources_reload;

@@ -66,6 +66,8 @@ pub struct AppOptions {
     pub auth: AuthSettings,
     pub batch: BatchLimits,
     pub dashboard: DashboardSettings,
+    /// Serve these sources instead of the one `llm-callback` source with `secrets`.
+    pub sources: Option<Sources>,
 }
 
 impl Default for AppOptions {
@@ -83,6 +85,7 @@ impl Default for AppOptions {
             },
             batch: BatchLimits::default(),
             dashboard: DashboardSettings::default(),
+            sources: None,
         }
     }
 }
@@ -104,7 +107,9 @@ impl TestApp {
             workers: Some(2),
             database_url: database_url.clone(),
             pool: pool.clone(),
-            sources: Sources::new([Source::llm_callback(secrets)]),
+            sources: options
+                .sources
+                .unwrap_or_else(|| Sources::new([Source::llm_callback(secrets)])),
             body_timeout: options.body_timeout,
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: false,
