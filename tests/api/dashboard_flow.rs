@@ -469,3 +469,93 @@ async fn an_unreachable_server_shows_a_quiet_reconnecting_state() {
     .await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_share_the_cursor_and_do_not_toast_the_same_callback_again() {
+    let (app, _db) = sqlite_app(POLL).await;
+    let Some(browser) = Browser::start("two_tabs", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            login(&browser).await;
+            wait_poller_ready(&browser).await;
+            let first = browser.client.window().await.unwrap();
+            let second = browser.client.new_window(false).await.unwrap().handle;
+            browser
+                .client
+                .switch_to_window(second.clone())
+                .await
+                .unwrap();
+            browser.goto("/").await;
+            browser
+                .wait_until(
+                    "document.body.dataset.state === 'ready'",
+                    WAIT,
+                    "the second tab",
+                )
+                .await;
+
+            send(
+                &app,
+                callback(
+                    "job-tabs",
+                    "workflow.completed",
+                    "summarize",
+                    "completed",
+                    None,
+                ),
+            )
+            .await;
+            let count = "document.querySelectorAll('.toast').length";
+            let mut toasts = Vec::new();
+            // Several poll intervals: each tab polls a few times with the shared cursor.
+            tokio::time::sleep(POLL * 4).await;
+            for window in [first.clone(), second.clone()] {
+                browser.client.switch_to_window(window).await.unwrap();
+                toasts.push(
+                    browser
+                        .js(&format!("return {count}"), vec![])
+                        .await
+                        .as_u64()
+                        .unwrap(),
+                );
+            }
+            eprintln!("toasts per tab: {toasts:?}");
+            let total: u64 = toasts.iter().sum();
+            assert!(
+                (1..=2).contains(&total),
+                "one callback, toasted {toasts:?} times across two tabs"
+            );
+            let cursors = {
+                let mut seen = Vec::new();
+                for window in [first.clone(), second.clone()] {
+                    browser.client.switch_to_window(window).await.unwrap();
+                    seen.push(
+                        browser
+                            .js(
+                                "return localStorage.getItem('hookbox.cursor.admin')",
+                                vec![],
+                            )
+                            .await,
+                    );
+                }
+                seen
+            };
+            assert_eq!(cursors[0], cursors[1], "the tabs share one cursor");
+
+            // Later polls never toast it again, in either tab.
+            tokio::time::sleep(POLL * 3).await;
+            for (window, before) in [first, second].into_iter().zip(toasts) {
+                browser.client.switch_to_window(window).await.unwrap();
+                let now = browser
+                    .js(&format!("return {count}"), vec![])
+                    .await
+                    .as_u64()
+                    .unwrap();
+                assert_eq!(now, before, "a tab toasted the same callback again");
+            }
+        })
+        .await;
+    browser.close().await;
+}
