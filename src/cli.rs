@@ -10,6 +10,7 @@ use crate::auth::AuthSettings;
 use crate::config::{
     AuthArgs, Cli, Command, ConfigCheckArgs, ConfigCommand, DatabaseArgs, SecretArgs, ServeArgs,
 };
+use crate::dashboard::DashboardSettings;
 use crate::ingest::config::{DefaultSecret, SourcesLoader};
 use crate::ingest::reload::reload_on_sighup;
 use crate::ingest::source::Sources;
@@ -25,9 +26,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(args)) => migrate_only(args).await,
         Some(Command::SendTest(args)) => crate::send_test::run(args).await,
-        Some(Command::Config(ConfigCommand::Check(args))) => config_check(args),
         Some(Command::User(command)) => crate::accounts_cli::user(command).await,
         Some(Command::Token(command)) => crate::accounts_cli::token(command).await,
+        Some(Command::Config(ConfigCommand::Check(args))) => config_check(args),
     }
 }
 
@@ -105,6 +106,10 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         batch: BatchLimits::default(),
         database_url: database_url.clone(),
         auth: auth_settings(&args.auth)?,
+        dashboard: DashboardSettings {
+            static_dir: args.static_dir.clone(),
+            poll_interval: Duration::from_secs(args.dashboard_poll_secs.max(1)),
+        },
     };
     let app = Application::build(settings).await?;
     tracing::info!(

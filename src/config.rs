@@ -34,15 +34,15 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Sign a realistic sample callback with the configured secret and post it to a server.
     SendTest(SendTestArgs),
-    /// Work with the sources config file.
-    #[command(subcommand)]
-    Config(ConfigCommand),
     /// Manage dashboard users.
     #[command(subcommand)]
     User(UserCommand),
     /// Manage API tokens (`Authorization: Bearer …`) for scripts.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Work with the sources config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -203,9 +203,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub secrets: SecretArgs,
     #[command(flatten)]
-    pub config: ConfigFileArgs,
-    #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
     /// Address and port to listen on.
     #[arg(long, env = "HOOKBOX_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -218,6 +218,13 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "HOOKBOX_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+    /// Serve the dashboard's files from this directory (e.g. `static`) instead of the copy
+    /// built into the binary: for working on the page without rebuilding.
+    #[arg(long, env = "HOOKBOX_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// Seconds between an open dashboard's checks for new callbacks.
+    #[arg(long, env = "HOOKBOX_DASHBOARD_POLL_SECS", default_value_t = 10)]
+    pub dashboard_poll_secs: u64,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -10,12 +10,13 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::accounts::{self, AccountError, FirstAdmin};
 use crate::auth::{AuthSettings, AuthState};
+use crate::dashboard::DashboardSettings;
 use crate::ingest::source::Sources;
 use crate::ingest::IngestState;
 use crate::store::migrate::{self, MigrationError};
 use crate::store::writer::{BatchLimits, CallbackWriter};
 use crate::store::{DatabaseUrl, Db, PoolSettings, StoreError};
-use crate::{admin, auth, health, http, ingest, openapi};
+use crate::{admin, auth, dashboard, health, http, ingest, openapi};
 
 pub struct Settings {
     pub listen: String,
@@ -29,6 +30,7 @@ pub struct Settings {
     pub handle_signals: bool,
     pub batch: BatchLimits,
     pub auth: AuthSettings,
+    pub dashboard: DashboardSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,7 @@ impl Application {
                 body_timeout: settings.body_timeout,
             }),
             auth: web::Data::new(AuthState::new(&settings.auth)),
+            dashboard: web::Data::new(settings.dashboard),
         };
         let mut server = HttpServer::new(move || {
             App::new()
@@ -145,6 +148,7 @@ struct AppState {
     db: web::Data<Db>,
     ingest: web::Data<IngestState>,
     auth: web::Data<AuthState>,
+    dashboard: web::Data<DashboardSettings>,
 }
 
 /// The one place where capabilities are composed into the app.
@@ -157,6 +161,8 @@ fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .configure(auth::routes)
         .configure(admin::routes)
         .configure(openapi::routes)
+        .app_data(state.dashboard.clone())
+        .configure(dashboard::routes)
         .default_service(web::to(http::not_found));
 }
 

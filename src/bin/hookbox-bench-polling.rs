@@ -61,6 +61,7 @@ async fn main() -> Result<(), BoxError> {
         handle_signals: false,
         batch: BatchLimits::default(),
         auth: AuthSettings::default(),
+        dashboard: hookbox::dashboard::DashboardSettings::default(),
     };
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

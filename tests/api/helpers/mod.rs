@@ -2,6 +2,7 @@
 //! backend, spoken to over HTTP.
 
 pub mod auth;
+pub mod browser;
 pub mod database;
 pub mod proxy;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use hookbox::auth::password::Password;
 use hookbox::auth::AuthSettings;
+use hookbox::dashboard::DashboardSettings;
 use hookbox::ingest::secrets::SecretSet;
 use hookbox::ingest::signature::header_value;
 use hookbox::ingest::source::{Source, Sources};
@@ -61,10 +63,11 @@ pub struct AppOptions {
     pub database_url: Option<DatabaseUrl>,
     pub body_timeout: Duration,
     pub acquire_timeout: Duration,
-    /// Serve these sources instead of the one `llm-callback` source with `secrets`.
-    pub sources: Option<Sources>,
     pub auth: AuthSettings,
     pub batch: BatchLimits,
+    pub dashboard: DashboardSettings,
+    /// Serve these sources instead of the one `llm-callback` source with `secrets`.
+    pub sources: Option<Sources>,
 }
 
 impl Default for AppOptions {
@@ -74,7 +77,6 @@ impl Default for AppOptions {
             database_url: None,
             body_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(1),
-            sources: None,
             auth: AuthSettings {
                 admin_password: Some(
                     Password::parse(ADMIN_PASSWORD.into()).expect("test password is valid"),
@@ -82,6 +84,8 @@ impl Default for AppOptions {
                 ..AuthSettings::default()
             },
             batch: BatchLimits::default(),
+            dashboard: DashboardSettings::default(),
+            sources: None,
         }
     }
 }
@@ -111,6 +115,7 @@ impl TestApp {
             handle_signals: false,
             batch: options.batch,
             auth: options.auth,
+            dashboard: options.dashboard,
         };
         let app = Application::build(settings).await.expect("server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
