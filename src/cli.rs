@@ -94,12 +94,13 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let sources = Sources::new(loader.load()?);
     tracing::info!(sources = ?sources.names(), "sources loaded");
     // Also without a config file: a reload then re-reads the llm-callback secret (file).
-    reload_on_sighup(sources.clone(), loader)?;
+    reload_on_sighup(sources.clone(), loader.clone())?;
     let settings = Settings {
         listen: args.listen.clone(),
         workers: args.workers,
         pool: args.database.pool(),
         sources,
+        sources_loader: Some(loader),
         body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout_secs),
         handle_signals: true,

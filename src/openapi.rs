@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
-use crate::admin::{check, detail, facets, history, jobs, summary, views};
+use crate::admin::{check, detail, facets, history, jobs, sources, summary, views};
 use crate::auth::handlers as auth;
 
 #[derive(OpenApi)]
@@ -24,6 +24,7 @@ use crate::auth::handlers as auth;
         views::view_all,
         jobs::job,
         facets::facets,
+        sources::reload_sources,
         openapi_json,
     ),
     components(schemas(

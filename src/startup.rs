@@ -11,6 +11,7 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::accounts::{self, AccountError, FirstAdmin};
 use crate::auth::{AuthSettings, AuthState};
 use crate::dashboard::DashboardSettings;
+use crate::ingest::config::SourcesLoader;
 use crate::ingest::source::Sources;
 use crate::ingest::IngestState;
 use crate::store::migrate::{self, MigrationError};
@@ -24,6 +25,8 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     pub pool: PoolSettings,
     pub sources: Sources,
+    /// Re-reads the sources for `POST /api/admin/sources/reload`; `None` disables it.
+    pub sources_loader: Option<SourcesLoader>,
     pub body_timeout: Duration,
     pub shutdown_timeout: Duration,
     /// Stop gracefully on SIGTERM/SIGINT. Off in tests, which start many servers at once.
@@ -89,6 +92,7 @@ impl Application {
             }),
             auth: web::Data::new(AuthState::new(&settings.auth)),
             dashboard: web::Data::new(settings.dashboard),
+            sources_loader: settings.sources_loader.map(web::Data::new),
         };
         let mut server = HttpServer::new(move || {
             App::new()
@@ -149,10 +153,14 @@ struct AppState {
     ingest: web::Data<IngestState>,
     auth: web::Data<AuthState>,
     dashboard: web::Data<DashboardSettings>,
+    sources_loader: Option<web::Data<SourcesLoader>>,
 }
 
 /// The one place where capabilities are composed into the app.
 fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
+    if let Some(loader) = &state.sources_loader {
+        cfg.app_data(loader.clone());
+    }
     cfg.app_data(state.db.clone())
         .app_data(state.ingest.clone())
         .app_data(state.auth.clone())

@@ -56,6 +56,7 @@ async fn main() -> Result<(), BoxError> {
             "bench:bench-secret-0123456789",
             "bench",
         )?)]),
+        sources_loader: None,
         body_timeout: Duration::from_secs(10),
         shutdown_timeout: Duration::from_secs(1),
         handle_signals: false,

@@ -68,6 +68,8 @@ pub struct AppOptions {
     pub dashboard: DashboardSettings,
     /// Serve these sources instead of the one `llm-callback` source with `secrets`.
     pub sources: Option<Sources>,
+    /// Enables `POST /api/admin/sources/reload` with this loader.
+    pub sources_loader: Option<hookbox::ingest::config::SourcesLoader>,
 }
 
 impl Default for AppOptions {
@@ -86,6 +88,7 @@ impl Default for AppOptions {
             batch: BatchLimits::default(),
             dashboard: DashboardSettings::default(),
             sources: None,
+            sources_loader: None,
         }
     }
 }
@@ -110,6 +113,7 @@ impl TestApp {
             sources: options
                 .sources
                 .unwrap_or_else(|| Sources::new([Source::llm_callback(secrets)])),
+            sources_loader: options.sources_loader,
             body_timeout: options.body_timeout,
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: false,
