@@ -10,7 +10,8 @@
 # Environment: BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432/postgres, an account that
 # may create databases), DURATION (10 measured seconds per point), WARMUP (2), SENDERS
 # ("1 16 64"), DUPLICATES (0.9: share of redeliveries in the extra duplicate points),
-# SKIP_NODE=1 to leave the reference out.
+# SKIP_NODE=1 to leave the reference out, BENCH_NO_BUILD=1 to use the binaries already in
+# target/release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -167,11 +168,14 @@ soak() {
     done
     wait "$gen" || echo "load generator reported a failure" >&2
     cat "$WORK/soak-loadgen.log"
+    stop_server
     grep 'callback writer' "$log" || true
 }
 
-echo "building release binaries…"
-cargo build --release --bins --quiet
+if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
+    echo "building release binaries…"
+    cargo build --release --bins --quiet
+fi
 
 if [[ ${1:-} == soak ]]; then
     soak "${2:-300}"
