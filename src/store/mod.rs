@@ -2,10 +2,12 @@
 //! functions and never sees a diesel connection type.
 
 mod batch_insert;
+mod batch_plan;
 pub mod callbacks;
 mod error;
 pub mod feed;
 pub mod migrate;
+mod pg_bulk_insert;
 mod schema;
 pub mod seed;
 pub mod sessions;
@@ -25,6 +27,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::FutureExt;
 
+pub use batch_insert::CALLBACK_ORDER_LOCK;
 pub use error::StoreError;
 pub use url::{DatabaseUrl, InvalidDatabaseUrl};
 

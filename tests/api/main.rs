@@ -16,3 +16,4 @@ mod ingest_storage;
 mod openapi;
 mod sources;
 mod sources_reload;
+mod writer;
