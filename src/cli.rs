@@ -2,12 +2,16 @@
 
 use std::time::Duration;
 
-use crate::config::{Cli, Command, DatabaseArgs, ServeArgs};
+use crate::config::{Cli, Command, DatabaseArgs, OpsArgs, PurgeArgs, ServeArgs};
 use crate::ingest::secrets::{self, SecretOrigin};
 use crate::ingest::source::{Source, Sources};
+use crate::metrics::{IpNet, Metrics, MetricsAccess};
+use crate::operations::OpsSettings;
+use crate::rejections::RejectionLogLimits;
+use crate::retention::{self, RetentionPolicy};
 use crate::startup::{Application, Settings};
-use crate::store::migrate;
 use crate::store::writer::BatchLimits;
+use crate::store::{migrate, Db};
 
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -17,6 +21,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(args)) => migrate_only(args).await,
         Some(Command::SendTest(args)) => crate::send_test::run(args).await,
+        Some(Command::Purge(args)) => purge(args).await,
     }
 }
 
@@ -50,6 +55,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         handle_signals: true,
         batch: BatchLimits::default(),
         database_url: database_url.clone(),
+        ops: ops_settings(&args.ops)?,
     };
     let app = Application::build(settings).await?;
     tracing::info!(
@@ -70,5 +76,32 @@ async fn migrate_only(args: DatabaseArgs) -> Result<(), CliError> {
     } else {
         println!("{url}: applied {}", applied.join(", "));
     }
+    Ok(())
+}
+
+fn ops_settings(args: &OpsArgs) -> Result<OpsSettings, CliError> {
+    Ok(OpsSettings {
+        retention: args.retention_days.map(RetentionPolicy::days),
+        rejection_log: RejectionLogLimits {
+            max_rows: args.rejection_log_rows,
+            ..RejectionLogLimits::default()
+        },
+        metrics_access: MetricsAccess::new(
+            IpNet::parse_list(&args.metrics_allow)?,
+            args.metrics_token.as_deref(),
+        ),
+    })
+}
+
+async fn purge(args: PurgeArgs) -> Result<(), CliError> {
+    let url = args.database.url()?;
+    let db = Db::connect(&url, &args.database.pool())?;
+    let policy = RetentionPolicy::days(args.older_than);
+    let cutoff = retention::cutoff(policy.max_age);
+    let deleted =
+        retention::purge_before(&db, cutoff, policy.batch, policy.pause, &Metrics::default())
+            .await?;
+    db.close();
+    println!("{url}: deleted {deleted} callbacks received before {cutoff} UTC");
     Ok(())
 }

@@ -10,10 +10,13 @@ use tracing_actix_web::TracingLogger;
 
 use crate::ingest::source::Sources;
 use crate::ingest::IngestState;
+use crate::metrics::Metrics;
+use crate::operations::OpsSettings;
+use crate::rejections::RejectionLog;
 use crate::store::migrate::{self, MigrationError};
 use crate::store::writer::{BatchLimits, CallbackWriter};
 use crate::store::{DatabaseUrl, Db, PoolSettings, StoreError};
-use crate::{health, http, ingest};
+use crate::{health, http, ingest, metrics, retention};
 
 pub struct Settings {
     pub listen: String,
@@ -26,6 +29,7 @@ pub struct Settings {
     /// Stop gracefully on SIGTERM/SIGINT. Off in tests, which start many servers at once.
     pub handle_signals: bool,
     pub batch: BatchLimits,
+    pub ops: OpsSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +52,14 @@ pub struct Application {
     db: Db,
     writer: CallbackWriter,
     writer_task: JoinHandle<()>,
+    background: Background,
+}
+
+/// Tasks that live as long as the server: the rejection-log writer and the retention job.
+struct Background {
+    rejections: RejectionLog,
+    rejections_task: JoinHandle<()>,
+    retention_task: Option<JoinHandle<()>>,
 }
 
 impl Application {
@@ -59,6 +71,13 @@ impl Application {
         }
         let db = Db::connect(&settings.database_url, &settings.pool)?;
         let (writer, writer_task) = CallbackWriter::start(db.clone(), settings.batch.clone());
+        let metrics = Metrics::default();
+        let (rejections, rejections_task) =
+            RejectionLog::start(db.clone(), settings.ops.rejection_log, metrics.clone());
+        let retention_task = settings
+            .ops
+            .retention
+            .map(|policy| retention::start(db.clone(), policy, metrics.clone()));
 
         let listener =
             TcpListener::bind(&settings.listen).map_err(|source| StartupError::Bind {
@@ -76,7 +95,11 @@ impl Application {
                 sources: settings.sources,
                 writer: writer.clone(),
                 body_timeout: settings.body_timeout,
+                metrics: metrics.clone(),
+                rejections: rejections.clone(),
             }),
+            metrics: web::Data::new(metrics),
+            metrics_access: web::Data::new(settings.ops.metrics_access),
         };
         let mut server = HttpServer::new(move || {
             App::new()
@@ -102,6 +125,11 @@ impl Application {
             db,
             writer,
             writer_task,
+            background: Background {
+                rejections,
+                rejections_task,
+                retention_task,
+            },
         })
     }
 
@@ -117,6 +145,11 @@ impl Application {
     /// Serves until stopped, then lets queued writes finish and closes the pools.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        if let Some(retention) = self.background.retention_task {
+            retention.abort();
+        }
+        drop(self.background.rejections);
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.background.rejections_task).await;
         drop(self.writer);
         if tokio::time::timeout(Duration::from_secs(10), self.writer_task)
             .await
@@ -135,12 +168,17 @@ impl Application {
 struct AppState {
     db: web::Data<Db>,
     ingest: web::Data<IngestState>,
+    metrics: web::Data<Metrics>,
+    metrics_access: web::Data<metrics::MetricsAccess>,
 }
 
 /// The one place where capabilities are composed into the app.
 fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     cfg.app_data(state.db.clone())
         .app_data(state.ingest.clone())
+        .app_data(state.metrics.clone())
+        .app_data(state.metrics_access.clone())
+        .configure(metrics::routes)
         .configure(health::routes)
         .configure(ingest::routes)
         .default_service(web::to(http::not_found));

@@ -5,6 +5,8 @@ mod batch_insert;
 pub mod callbacks;
 mod error;
 pub mod migrate;
+pub mod rejections;
+pub mod retention;
 mod schema;
 mod url;
 pub mod writer;
@@ -117,6 +119,19 @@ impl Db {
         match self {
             Db::Postgres(_) => "postgres",
             Db::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// Each pool's size and waiters, named (`postgres`, or SQLite's `read` and `write`).
+    pub fn pool_status(&self) -> Vec<(&'static str, deadpool::Status)> {
+        match self {
+            Db::Postgres(pool) => vec![("postgres", pool.status())],
+            Db::Sqlite { read, write } => {
+                vec![
+                    ("sqlite_read", read.status()),
+                    ("sqlite_write", write.status()),
+                ]
+            }
         }
     }
 

@@ -26,3 +26,18 @@ diesel::table! {
         content_type -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    rejections (id) {
+        id -> BigInt,
+        rejected_at -> Timestamp,
+        reason -> Text,
+        http_status -> Integer,
+        source -> Text,
+        remote_addr -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        content_length -> Nullable<BigInt>,
+        body_bytes -> Nullable<BigInt>,
+        headers_present -> Text,
+    }
+}

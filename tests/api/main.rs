@@ -5,3 +5,4 @@ mod helpers;
 mod ingest;
 mod ingest_limits;
 mod ingest_storage;
+mod operations;

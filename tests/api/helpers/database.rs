@@ -92,8 +92,11 @@ impl TestDb {
             .split_once("://")
             .and_then(|(_, rest)| rest.split_once('@'))
             .map_or("postgres", |(credentials, _)| credentials);
-        DatabaseUrl::parse(&format!("postgres://{credentials}@127.0.0.1:{port}/{}", self.name))
-            .expect("valid url")
+        DatabaseUrl::parse(&format!(
+            "postgres://{credentials}@127.0.0.1:{port}/{}",
+            self.name
+        ))
+        .expect("valid url")
     }
 }
 

@@ -10,6 +10,7 @@ use actix_web::dev::ServerHandle;
 use hookbox::ingest::secrets::SecretSet;
 use hookbox::ingest::signature::header_value;
 use hookbox::ingest::source::{Source, Sources};
+use hookbox::operations::OpsSettings;
 use hookbox::startup::{Application, Settings};
 use hookbox::store::writer::BatchLimits;
 use hookbox::store::{DatabaseUrl, Db, PoolSettings};
@@ -56,6 +57,7 @@ pub struct AppOptions {
     pub database_url: Option<DatabaseUrl>,
     pub body_timeout: Duration,
     pub acquire_timeout: Duration,
+    pub ops: OpsSettings,
 }
 
 impl Default for AppOptions {
@@ -65,6 +67,7 @@ impl Default for AppOptions {
             database_url: None,
             body_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(1),
+            ops: OpsSettings::default(),
         }
     }
 }
@@ -91,6 +94,7 @@ impl TestApp {
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: false,
             batch: BatchLimits::default(),
+            ops: options.ops,
         };
         let app = Application::build(settings).await.expect("server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
