@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use crate::config::{Cli, Command, DatabaseArgs, OpsArgs, PurgeArgs, ServeArgs};
+use crate::auth::password::Password;
+use crate::auth::session::SessionPolicy;
+use crate::auth::AuthSettings;
+use crate::config::{AuthArgs, Cli, Command, DatabaseArgs, OpsArgs, PurgeArgs, ServeArgs};
 use crate::ingest::secrets::{self, SecretOrigin};
 use crate::ingest::source::{Source, Sources};
 use crate::metrics::{IpNet, Metrics, MetricsAccess};
@@ -22,6 +25,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Migrate(args)) => migrate_only(args).await,
         Some(Command::SendTest(args)) => crate::send_test::run(args).await,
         Some(Command::Purge(args)) => purge(args).await,
+        Some(Command::User(command)) => crate::accounts_cli::user(command).await,
+        Some(Command::Token(command)) => crate::accounts_cli::token(command).await,
     }
 }
 
@@ -56,6 +61,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         batch: BatchLimits::default(),
         database_url: database_url.clone(),
         ops: ops_settings(&args.ops)?,
+        auth: auth_settings(&args.auth)?,
     };
     let app = Application::build(settings).await?;
     tracing::info!(
@@ -104,4 +110,21 @@ async fn purge(args: PurgeArgs) -> Result<(), CliError> {
     db.close();
     println!("{url}: deleted {deleted} callbacks received before {cutoff} UTC");
     Ok(())
+}
+fn auth_settings(args: &AuthArgs) -> Result<AuthSettings, CliError> {
+    let admin_password = match &args.admin_password {
+        Some(raw) => Some(
+            Password::parse(raw.clone()).map_err(|why| format!("HOOKBOX_ADMIN_PASSWORD: {why}"))?,
+        ),
+        None => None,
+    };
+    Ok(AuthSettings {
+        session: SessionPolicy {
+            idle: Duration::from_secs(args.session_idle_secs.max(1)),
+            absolute: Duration::from_secs(args.session_max_age_secs.max(1)),
+        },
+        cookie_secure: args.cookie_secure,
+        admin_password,
+        ..AuthSettings::default()
+    })
 }

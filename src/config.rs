@@ -36,6 +36,84 @@ pub enum Command {
     SendTest(SendTestArgs),
     /// Delete callbacks received more than a number of days ago, in small batches, then exit.
     Purge(PurgeArgs),
+    /// Manage dashboard users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens (`Authorization: Bearer …`) for scripts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user (prompts for the password when interactive).
+    Add {
+        name: String,
+        /// Make the user an admin (only admins can use the admin API and dashboard).
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Set a new password; every session of the user ends.
+    Passwd {
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Disable a user; their sessions and tokens are refused at once.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token for a user and print it (once; only its hash is stored).
+    Create {
+        user: String,
+        /// A name to recognise (and revoke) the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke the token(s) with this id or name.
+    Revoke {
+        id_or_name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuthArgs {
+    /// Seconds of inactivity after which a dashboard session ends.
+    #[arg(long, env = "HOOKBOX_SESSION_IDLE_SECS", default_value_t = 7200)]
+    pub session_idle_secs: u64,
+    /// Seconds after login at which a session ends, used or not (also the cookie's Max-Age).
+    #[arg(long, env = "HOOKBOX_SESSION_MAX_AGE_SECS", default_value_t = 604_800)]
+    pub session_max_age_secs: u64,
+    /// Always mark the session cookie `Secure` (set this behind a TLS-terminating proxy).
+    #[arg(long, env = "HOOKBOX_COOKIE_SECURE")]
+    pub cookie_secure: bool,
+    /// Password of the first admin `admin`, created when no user exists
+    /// [default: generated and printed once on stderr].
+    #[arg(long, env = "HOOKBOX_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -99,6 +177,8 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub secrets: SecretArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Address and port to listen on.
     #[arg(long, env = "HOOKBOX_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,

@@ -12,11 +12,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz));
 }
 
-async fn healthz() -> HttpResponse {
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process answers", content_type = "application/json")))]
+pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-async fn readyz(db: web::Data<Db>) -> HttpResponse {
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers too", content_type = "application/json"),
+        (status = 503, description = "`storage_unavailable`", body = crate::auth::handlers::ErrorBody),
+    ))]
+pub async fn readyz(db: web::Data<Db>) -> HttpResponse {
     match db.ping().await {
         Ok(()) => {
             HttpResponse::Ok().json(json!({ "status": "ready", "database": db.backend_name() }))

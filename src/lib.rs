@@ -3,12 +3,16 @@
 //! Data flows one way: HTTP → verify (`ingest::signature`) → parse (`ingest::payload`) →
 //! store (`store::writer`) → respond.
 
+pub mod accounts_cli;
+pub mod admin;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod openapi;
 pub mod operations;
 pub mod rejections;
 pub mod retention;

@@ -8,6 +8,8 @@ use actix_web::{web, App, HttpServer};
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::accounts::{self, AccountError, FirstAdmin};
+use crate::auth::{AuthSettings, AuthState};
 use crate::ingest::source::Sources;
 use crate::ingest::IngestState;
 use crate::metrics::Metrics;
@@ -16,7 +18,7 @@ use crate::rejections::RejectionLog;
 use crate::store::migrate::{self, MigrationError};
 use crate::store::writer::{BatchLimits, CallbackWriter};
 use crate::store::{DatabaseUrl, Db, PoolSettings, StoreError};
-use crate::{health, http, ingest, metrics, retention};
+use crate::{admin, auth, health, http, ingest, metrics, openapi, retention};
 
 pub struct Settings {
     pub listen: String,
@@ -30,6 +32,7 @@ pub struct Settings {
     pub handle_signals: bool,
     pub batch: BatchLimits,
     pub ops: OpsSettings,
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,8 @@ pub enum StartupError {
     Migration(#[from] MigrationError),
     #[error("cannot set up the database: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot create the first admin: {0}")]
+    FirstAdmin(#[from] AccountError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -70,6 +75,9 @@ impl Application {
             tracing::info!(migrations = ?applied, "database migrated");
         }
         let db = Db::connect(&settings.database_url, &settings.pool)?;
+        announce_first_admin(
+            accounts::ensure_first_admin(&db, settings.auth.admin_password.clone()).await?,
+        );
         let (writer, writer_task) = CallbackWriter::start(db.clone(), settings.batch.clone());
         let metrics = Metrics::default();
         let (rejections, rejections_task) =
@@ -100,6 +108,7 @@ impl Application {
             }),
             metrics: web::Data::new(metrics),
             metrics_access: web::Data::new(settings.ops.metrics_access),
+            auth: web::Data::new(AuthState::new(&settings.auth)),
         };
         let mut server = HttpServer::new(move || {
             App::new()
@@ -170,6 +179,7 @@ struct AppState {
     ingest: web::Data<IngestState>,
     metrics: web::Data<Metrics>,
     metrics_access: web::Data<metrics::MetricsAccess>,
+    auth: web::Data<AuthState>,
 }
 
 /// The one place where capabilities are composed into the app.
@@ -179,7 +189,31 @@ fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .app_data(state.metrics.clone())
         .app_data(state.metrics_access.clone())
         .configure(metrics::routes)
+        .app_data(state.auth.clone())
         .configure(health::routes)
         .configure(ingest::routes)
+        .configure(auth::routes)
+        .configure(admin::routes)
+        .configure(openapi::routes)
         .default_service(web::to(http::not_found));
+}
+
+/// The generated first-admin password is shown once, on stderr, never in the log.
+fn announce_first_admin(outcome: FirstAdmin) {
+    match outcome {
+        FirstAdmin::NotNeeded => {}
+        FirstAdmin::CreatedWithConfigured => {
+            tracing::info!("created the first admin `admin` with HOOKBOX_ADMIN_PASSWORD")
+        }
+        FirstAdmin::CreatedWithGenerated(password) => {
+            tracing::info!(
+                "created the first admin `admin`; its password is printed once on stderr"
+            );
+            eprintln!(
+                "\n  First start: created user `admin` with password\n\n    {}\n\n  \
+                 It is not shown again. Change it with `hookbox user passwd admin`.\n",
+                password.expose()
+            );
+        }
+    }
 }

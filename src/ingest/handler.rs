@@ -27,14 +27,32 @@ pub struct IngestState {
     pub rejections: RejectionLog,
 }
 
-#[derive(Serialize)]
-struct Accepted {
+/// The answer to a stored (or already stored) callback.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Accepted {
     status: &'static str,
     id: i64,
     callback_id: String,
     duplicate: bool,
 }
 
+#[utoipa::path(post, path = "/api/webhooks/{source}", tag = "ingest",
+    params(
+        ("source" = String, Path, description = "`llm-callback`"),
+        ("x-webhook-signature" = String, Header, description = "`sha256=<hex HMAC-SHA256(secret, raw body)>`"),
+        ("webhook-id" = Option<String>, Header, description = "The sender's delivery id (idempotency key)"),
+    ),
+    request_body(content = String, content_type = "application/json", description = "The callback; signed byte for byte"),
+    responses(
+        (status = 200, description = "Stored (or a duplicate of a stored delivery)", body = Accepted),
+        (status = 400, description = "`invalid_json`, `invalid_payload`, `invalid_header`, `body_read_error`", body = crate::auth::handlers::ErrorBody),
+        (status = 401, description = "`missing_signature`, `invalid_signature`", body = crate::auth::handlers::ErrorBody),
+        (status = 404, description = "`unknown_source`", body = crate::auth::handlers::ErrorBody),
+        (status = 408, description = "`body_timeout`", body = crate::auth::handlers::ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = crate::auth::handlers::ErrorBody),
+        (status = 415, description = "`unsupported_content_encoding`", body = crate::auth::handlers::ErrorBody),
+        (status = 503, description = "`storage_unavailable`", body = crate::auth::handlers::ErrorBody),
+    ))]
 pub async fn receive(
     req: HttpRequest,
     source: web::Path<String>,

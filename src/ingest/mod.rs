@@ -3,7 +3,7 @@
 mod body;
 mod delivery;
 mod error;
-mod handler;
+pub(crate) mod handler;
 pub mod payload;
 pub mod secrets;
 pub mod signature;

@@ -16,7 +16,7 @@ use registry::Exposition;
 pub use registry::{Counter, CounterVec, Histogram};
 
 use crate::http::json_error;
-use crate::store::Db;
+use crate::store::{sessions, Db};
 
 /// Upper bounds of the ingest latency histogram, in nanoseconds (1 ms … 10 s).
 static LATENCY_NS: [u64; 12] = [
@@ -52,6 +52,8 @@ pub struct Series {
     pub rejection_log_dropped: CounterVec,
     pub retention_deleted: Counter,
     pub signature_failures_throttled: Counter,
+    /// Successful `GET /api/admin/llm-callbacks/check` polls.
+    pub polls_served: Counter,
 }
 
 impl Default for Metrics {
@@ -69,6 +71,7 @@ impl Default for Metrics {
             ),
             retention_deleted: Counter::default(),
             signature_failures_throttled: Counter::default(),
+            polls_served: Counter::default(),
         }))
     }
 }
@@ -91,7 +94,9 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self, db: &Db) -> String {
+    /// `active_sessions` is `None` when the database could not be asked; the series is left
+    /// out then rather than reported as zero.
+    pub fn render(&self, db: &Db, active_sessions: Option<i64>) -> String {
         let mut out = Exposition::default();
         out.counter_vec(
             "hookbox_ingest_requests_total",
@@ -138,6 +143,19 @@ impl Metrics {
             "Callbacks deleted by the retention job.",
             &self.retention_deleted,
         );
+        out.counter(
+            "hookbox_polls_served_total",
+            "Notification polls (GET /api/admin/llm-callbacks/check) answered.",
+            &self.polls_served,
+        );
+        if let Some(active) = active_sessions {
+            out.gauge(
+                "hookbox_sessions_active",
+                "Dashboard sessions not past their absolute expiry.",
+                "kind",
+                &[("session", active.max(0) as u64)],
+            );
+        }
         let pools = db.pool_status();
         let in_use: Vec<(&str, u64)> = pools
             .iter()
@@ -187,7 +205,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(scrape));
 }
 
-async fn scrape(
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 403, description = "`forbidden`: not an allowed address and no valid token"),
+    ))]
+pub async fn scrape(
     req: HttpRequest,
     metrics: web::Data<Metrics>,
     access: web::Data<MetricsAccess>,
@@ -199,7 +222,15 @@ async fn scrape(
         tracing::warn!(remote_addr = ?peer, "metrics scrape refused");
         return json_error(StatusCode::FORBIDDEN, "forbidden");
     }
+    let now = chrono::Utc::now().naive_utc();
+    let active_sessions = match sessions::count_unexpired(&db, now).await {
+        Ok(count) => Some(count),
+        Err(error) => {
+            tracing::warn!(error = %error, "metrics: active sessions not counted");
+            None
+        }
+    };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render(&db))
+        .body(metrics.render(&db, active_sessions))
 }

@@ -7,6 +7,7 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, Sqlite
 
 use super::callbacks::NewCallback;
 use super::schema::callbacks::dsl;
+use super::writer::BatchLimits;
 use super::{Db, StoreError};
 
 /// Held by each writing transaction from before its ids are drawn until it has committed, so
@@ -22,17 +23,24 @@ pub struct Written {
 }
 
 /// `rows` must not repeat a key (the writer merges repeats before calling).
-pub async fn insert_unique(db: &Db, rows: Vec<NewCallback>) -> Result<Written, StoreError> {
+pub async fn insert_unique(
+    db: &Db,
+    rows: Vec<NewCallback>,
+    limits: &BatchLimits,
+) -> Result<Written, StoreError> {
+    let delay = commit_delay(limits);
     match db {
         Db::Postgres(pool) => {
             use diesel_async::{AsyncConnection, RunQueryDsl};
             let mut conn = pool.get().await?;
             let written = conn
                 .transaction(async |conn| {
-                    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                        .bind::<BigInt, _>(CALLBACK_ORDER_LOCK)
-                        .execute(conn)
-                        .await?;
+                    if limits.order_lock {
+                        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                            .bind::<BigInt, _>(CALLBACK_ORDER_LOCK)
+                            .execute(conn)
+                            .await?;
+                    }
                     let inserted: Vec<(i64, String, String)> = diesel::insert_into(dsl::callbacks)
                         .values(&rows)
                         .on_conflict((dsl::source, dsl::delivery_key))
@@ -46,6 +54,9 @@ pub async fn insert_unique(db: &Db, rows: Vec<NewCallback>) -> Result<Written, S
                     } else {
                         existing_query(&missing).load(conn).await?
                     };
+                    if let Some(delay) = delay {
+                        tokio::time::sleep(delay).await;
+                    }
                     Ok::<_, diesel::result::Error>(combine(inserted, existing))
                 })
                 .await?;
@@ -55,12 +66,27 @@ pub async fn insert_unique(db: &Db, rows: Vec<NewCallback>) -> Result<Written, S
             let mut conn = write.get().await?;
             let written = conn
                 .spawn_blocking(move |conn| {
-                    conn.immediate_transaction(|conn| insert_sqlite(conn, &rows))
+                    conn.immediate_transaction(|conn| {
+                        let written = insert_sqlite(conn, &rows)?;
+                        if let Some(delay) = delay {
+                            std::thread::sleep(delay);
+                        }
+                        Ok(written)
+                    })
                 })
                 .await?;
             Ok(written)
         }
     }
+}
+
+/// The test-only commit delay for this transaction, if the fault knob is set.
+fn commit_delay(limits: &BatchLimits) -> Option<std::time::Duration> {
+    let (low, high) = limits.commit_delay?;
+    if high <= low {
+        return Some(low);
+    }
+    Some(rand::random_range(low..high))
 }
 
 fn insert_sqlite(conn: &mut SqliteConnection, rows: &[NewCallback]) -> QueryResult<Written> {

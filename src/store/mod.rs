@@ -4,11 +4,15 @@
 mod batch_insert;
 pub mod callbacks;
 mod error;
+pub mod feed;
 pub mod migrate;
 pub mod rejections;
 pub mod retention;
 mod schema;
+pub mod sessions;
 mod url;
+pub mod users;
+pub mod views;
 pub mod writer;
 
 use std::time::Duration;

@@ -41,3 +41,58 @@ diesel::table! {
         headers_present -> Text,
     }
 }
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        is_admin -> Bool,
+        is_disabled -> Bool,
+        created_at -> Timestamp,
+        last_login_at -> Nullable<Timestamp>,
+        password_changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        user_id -> BigInt,
+        name -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    callback_views (user_id, callback_id) {
+        user_id -> BigInt,
+        callback_id -> BigInt,
+        viewed_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(callback_views -> callbacks (callback_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    callbacks,
+    users,
+    sessions,
+    api_tokens,
+    callback_views
+);

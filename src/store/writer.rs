@@ -30,6 +30,13 @@ pub struct BatchLimits {
     pub queue_capacity: usize,
     /// How long a request may wait for room in a full queue.
     pub enqueue_timeout: Duration,
+    /// TEST-ONLY fault knob (default `None`): sleep a random time in this range inside each
+    /// write transaction, after the ids are drawn and before the commit, so that transactions
+    /// of several writers commit out of id order. Used by the gap test; never set by the CLI.
+    pub commit_delay: Option<(Duration, Duration)>,
+    /// TEST-ONLY switch (default `true`): take the callback order lock. Turned off only to
+    /// show that the gap test fails without it; never set by the CLI.
+    pub order_lock: bool,
 }
 
 impl Default for BatchLimits {
@@ -39,6 +46,8 @@ impl Default for BatchLimits {
             max_bytes: 8 << 20,
             queue_capacity: 4096,
             enqueue_timeout: Duration::from_secs(2),
+            commit_delay: None,
+            order_lock: true,
         }
     }
 }
@@ -95,17 +104,17 @@ async fn run(db: Db, limits: BatchLimits, mut receiver: mpsc::Receiver<Pending>)
                 Err(_) => break,
             }
         }
-        write_batch(&db, batch).await;
+        write_batch(&db, &limits, batch).await;
     }
     tracing::debug!("callback writer stopped: queue closed and drained");
 }
 
-async fn write_batch(db: &Db, batch: Vec<Pending>) {
+async fn write_batch(db: &Db, limits: &BatchLimits, batch: Vec<Pending>) {
     let started = Instant::now();
     let rows = batch.len();
     let (callbacks, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|p| (p.callback, p.reply)).unzip();
-    let mut outcomes = store_batch(db, &callbacks).await;
+    let mut outcomes = store_batch(db, limits, &callbacks).await;
     if rows > 1 && matches!(outcomes.first(), Some(Err(StoreError::Query(_)))) {
         // Something in the batch was refused by the database. Retry each delivery on its own
         // so one bad row cannot fail the others; each request still gets its true answer.
@@ -115,7 +124,7 @@ async fn write_batch(db: &Db, batch: Vec<Pending>) {
         );
         outcomes = Vec::with_capacity(rows);
         for callback in &callbacks {
-            let single = store_batch(db, std::slice::from_ref(callback)).await;
+            let single = store_batch(db, limits, std::slice::from_ref(callback)).await;
             outcomes.extend(single);
         }
     }
@@ -131,10 +140,14 @@ async fn write_batch(db: &Db, batch: Vec<Pending>) {
 }
 
 /// Stores a batch and returns one outcome per input, in order.
-async fn store_batch(db: &Db, callbacks: &[NewCallback]) -> Vec<Result<StoreOutcome, StoreError>> {
+async fn store_batch(
+    db: &Db,
+    limits: &BatchLimits,
+    callbacks: &[NewCallback],
+) -> Vec<Result<StoreOutcome, StoreError>> {
     let plan = BatchPlan::new(callbacks);
     let unique = plan.leaders.iter().map(|&i| callbacks[i].clone()).collect();
-    match insert_unique(db, unique).await {
+    match insert_unique(db, unique, limits).await {
         Ok(written) => {
             let stored = written
                 .rows

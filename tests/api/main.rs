@@ -1,8 +1,12 @@
 //! Integration tests: the real server, real databases, real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_feed;
+mod admin_gap;
+mod auth;
 mod helpers;
 mod ingest;
 mod ingest_limits;
 mod ingest_storage;
+mod openapi;
 mod operations;

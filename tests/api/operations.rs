@@ -65,6 +65,40 @@ on_both_backends! {
         assert_eq!(callbacks::count(&app.db).await.unwrap(), 0);
     }
 
+    async fn admins_page_through_the_rejection_log_with_explanations(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        for i in 0..5 {
+            let body = callback_body(&format!("job-{i}"), "e");
+            json_with_status(app.post_callback(&body, &[("x-webhook-signature", &sign("wrong", &body)), ("webhook-id", "m1")]).await, 401).await;
+        }
+        eventually("five rejections logged", || async {
+            rejections::count(&app.db).await.unwrap() == 5
+        }).await;
+        let admin = app.login_admin().await;
+        let first = app.get_json(&admin, "/api/admin/rejections?limit=3").await;
+        assert_eq!(first["items"].as_array().unwrap().len(), 3);
+        assert_eq!(first["has_more"], true);
+        let item = &first["items"][0];
+        assert_eq!(item["reason"], "invalid_signature");
+        assert_eq!(item["http_status"], 401);
+        assert!(item["explanation"].as_str().unwrap().starts_with("signature did not match any configured secret"), "{item}");
+        assert_eq!(item["headers_present"], serde_json::json!(["x-webhook-signature", "webhook-id"]));
+        assert!(item["rejected_at"].as_str().unwrap().ends_with('Z'));
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let second = app.get_json(&admin, &format!("/api/admin/rejections?limit=3&before={cursor}")).await;
+        assert_eq!(second["items"].as_array().unwrap().len(), 2);
+        assert_eq!(second["has_more"], false);
+        assert!(second["next_cursor"].is_null());
+        let mut ids: Vec<i64> = first["items"].as_array().unwrap().iter().chain(second["items"].as_array().unwrap())
+            .map(|i| i["id"].as_i64().unwrap()).collect();
+        let listed = ids.clone();
+        ids.sort_by(|a, b| b.cmp(a));
+        ids.dedup();
+        assert_eq!(ids, listed, "every row once, newest first");
+        let bad = app.get_as(&admin, "/api/admin/rejections?before=nope").await;
+        assert_eq!(json_with_status(bad, 400).await["error"], "invalid_cursor");
+    }
+
     async fn the_rejection_log_is_capped_in_rows_and_in_rate(test_db) {
         let ops = OpsSettings {
             rejection_log: RejectionLogLimits { max_rows: 5, per_second: 0.0, burst: 20, queue: 256, batch: 4 },
@@ -109,6 +143,15 @@ on_both_backends! {
         assert!(after.contains("hookbox_db_pool_connections_in_use{pool="), "{after}");
         assert!(after.contains("hookbox_db_pool_waiting{pool="), "{after}");
         assert_eq!(sample(&after, "hookbox_storage_errors_total"), 0.0);
+        let polls = "hookbox_polls_served_total";
+        let sessions = "hookbox_sessions_active{kind=\"session\"}";
+        assert_eq!(sample(&after, polls), 0.0);
+        let active = sample(&after, sessions);
+        let admin = app.login_admin().await;
+        app.get_json(&admin, "/api/admin/llm-callbacks/check").await;
+        let polled = scrape(&app).await;
+        assert_eq!(sample(&polled, polls), 1.0);
+        assert_eq!(sample(&polled, sessions), active + 1.0, "the login opened a session");
 
         let ops = OpsSettings {
             metrics_access: MetricsAccess::new(IpNet::parse_list("10.0.0.0/8").unwrap(), Some("scrape-token")),

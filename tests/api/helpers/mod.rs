@@ -1,12 +1,15 @@
 //! The test harness: a real server on a random port, against a fresh database of either
 //! backend, spoken to over HTTP.
 
+pub mod auth;
 pub mod database;
 pub mod proxy;
 
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use hookbox::auth::password::Password;
+use hookbox::auth::AuthSettings;
 use hookbox::ingest::secrets::SecretSet;
 use hookbox::ingest::signature::header_value;
 use hookbox::ingest::source::{Source, Sources};
@@ -20,6 +23,8 @@ pub use database::{Backend, TestDb};
 pub const SECRET: &str = "test-secret-0123456789abcdef";
 pub const SECRET_LABEL: &str = "primary";
 pub const CALLBACK_PATH: &str = "/api/webhooks/llm-callback";
+/// The first admin `admin` of every test server has this password.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
 /// Runs each test body once per backend, as `name::sqlite` and `name::postgres`. The body
 /// sees `$db`, a fresh `TestDb`; it skips (saying so) when Postgres is not reachable outside CI.
@@ -58,6 +63,8 @@ pub struct AppOptions {
     pub body_timeout: Duration,
     pub acquire_timeout: Duration,
     pub ops: OpsSettings,
+    pub auth: AuthSettings,
+    pub batch: BatchLimits,
 }
 
 impl Default for AppOptions {
@@ -68,6 +75,13 @@ impl Default for AppOptions {
             body_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(1),
             ops: OpsSettings::default(),
+            auth: AuthSettings {
+                admin_password: Some(
+                    Password::parse(ADMIN_PASSWORD.into()).expect("test password is valid"),
+                ),
+                ..AuthSettings::default()
+            },
+            batch: BatchLimits::default(),
         }
     }
 }
@@ -93,8 +107,9 @@ impl TestApp {
             body_timeout: options.body_timeout,
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: false,
-            batch: BatchLimits::default(),
             ops: options.ops,
+            batch: options.batch,
+            auth: options.auth,
         };
         let app = Application::build(settings).await.expect("server starts");
         let address = format!("http://127.0.0.1:{}", app.port());

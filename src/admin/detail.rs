@@ -1,0 +1,134 @@
+//! `GET /api/admin/llm-callbacks/{id}`: everything stored about one callback, or `?raw=1`
+//! for the body exactly as received. Reading does not mark it viewed.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::parse_id;
+use super::summary::{Outcome, Signature, Summary};
+use crate::auth::error::detached;
+use crate::auth::handlers::ErrorBody;
+use crate::auth::{api_time, AdminUser, ApiError};
+use crate::store::feed::SummaryRow;
+use crate::store::{callbacks, views, Db};
+
+#[derive(Deserialize, IntoParams)]
+pub struct DetailQuery {
+    /// `1` for the raw body as an attachment.
+    pub raw: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DetailSignature {
+    #[serde(flatten)]
+    pub signature: Signature,
+    /// The signature header as received.
+    pub header: String,
+}
+
+/// A `Summary` whose signature also has the header, plus everything else stored.
+#[derive(Serialize, ToSchema)]
+pub struct Detail {
+    pub id: i64,
+    pub cursor: String,
+    pub callback_id: String,
+    pub source: String,
+    pub event: String,
+    pub workflow_name: Option<String>,
+    pub status: Option<String>,
+    pub error_message: Option<String>,
+    pub outcome: Outcome,
+    pub received_at: String,
+    pub sent_at: Option<String>,
+    pub preview: String,
+    pub payload_size: i32,
+    pub signature: DetailSignature,
+    pub viewed_at: Option<String>,
+    pub delivery_key: String,
+    /// The body parsed as JSON.
+    pub payload: serde_json::Value,
+    pub remote_addr: Option<String>,
+    pub user_agent: Option<String>,
+    pub content_type: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/admin/llm-callbacks/{id}", tag = "admin",
+    params(("id" = i64, Path, description = "Callback id"), DetailQuery),
+    responses(
+        (status = 200, description = "The callback (or, with `raw=1`, its raw bytes)", body = Detail),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ))]
+pub async fn detail(
+    user: AdminUser,
+    id: web::Path<String>,
+    query: web::Query<DetailQuery>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let user_id = user.0.id;
+    let (row, viewed_at) = detached(async move {
+        let row = callbacks::find(&db, id).await?;
+        let viewed_at = views::viewed_at(&db, user_id, id).await?;
+        Ok((row, viewed_at))
+    })
+    .await?;
+    if query.raw.as_deref() == Some("1") {
+        return Ok(HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"callback-{id}.json\""),
+            ))
+            .body(row.body));
+    }
+    // The body was parsed as JSON before it was stored; if that ever fails, show it as text.
+    let payload = serde_json::from_slice(&row.body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&row.body).into()));
+    let header = row.signature_header.clone();
+    let summary = Summary::from(SummaryRow {
+        id: row.id,
+        source: row.source,
+        callback_id: row.callback_id,
+        event: row.event,
+        workflow_name: row.workflow_name,
+        status: row.status,
+        error_message: row.error_message,
+        sent_at: row.sent_at,
+        preview: row.preview,
+        payload_size: row.payload_size,
+        signature_verdict: row.signature_verdict,
+        signature_scheme: row.signature_scheme,
+        secret_label: row.secret_label,
+        verified_at: row.verified_at,
+        received_at: row.received_at,
+    });
+    Ok(HttpResponse::Ok().json(Detail {
+        id: summary.id,
+        cursor: summary.cursor,
+        callback_id: summary.callback_id,
+        source: summary.source,
+        event: summary.event,
+        workflow_name: summary.workflow_name,
+        status: summary.status,
+        error_message: summary.error_message,
+        outcome: summary.outcome,
+        received_at: summary.received_at,
+        sent_at: summary.sent_at,
+        preview: summary.preview,
+        payload_size: summary.payload_size,
+        signature: DetailSignature {
+            signature: summary.signature,
+            header,
+        },
+        viewed_at: viewed_at.map(api_time),
+        delivery_key: row.delivery_key,
+        payload,
+        remote_addr: row.remote_addr,
+        user_agent: row.user_agent,
+        content_type: row.content_type,
+    }))
+}

@@ -1,0 +1,310 @@
+//! The admin reads: what a user has not seen yet (check), history pages, one job, facets.
+//! Every list walks an index from its cursor and stops after `limit + 1` rows.
+
+use chrono::NaiveDateTime;
+use diesel::dsl::{exists, max, not};
+use diesel::sql_types::{Nullable, Text};
+use diesel::{
+    BoolExpressionMethods, EscapeExpressionMethods, ExpressionMethods, NullableExpressionMethods,
+    QueryDsl, Queryable, Selectable, SelectableHelper, TextExpressionMethods,
+};
+use diesel_async::RunQueryDsl;
+
+use super::schema::{callback_views, callbacks};
+use super::{with_conn, Db, StoreError};
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    fn lower(x: Nullable<Text>) -> Nullable<Text>;
+}
+
+/// Most unviewed rows counted; beyond this the count says "at least".
+pub const UNVIEWED_COUNT_CAP: i64 = 1000;
+/// Most callbacks of one job returned.
+pub const JOB_CALLBACKS_MAX: i64 = 1000;
+/// Most distinct values per facet.
+pub const FACET_VALUES_MAX: i64 = 200;
+
+/// A callback without its body: what lists show.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = callbacks)]
+pub struct SummaryRow {
+    pub id: i64,
+    pub source: String,
+    pub callback_id: String,
+    pub event: String,
+    pub workflow_name: Option<String>,
+    pub status: Option<String>,
+    pub error_message: Option<String>,
+    pub sent_at: Option<NaiveDateTime>,
+    pub preview: String,
+    pub payload_size: i32,
+    pub signature_verdict: String,
+    pub signature_scheme: String,
+    pub secret_label: String,
+    pub verified_at: NaiveDateTime,
+    pub received_at: NaiveDateTime,
+}
+
+pub struct CheckPage {
+    /// Oldest first; at most `limit`.
+    pub items: Vec<SummaryRow>,
+    pub has_more: bool,
+    /// Where the next poll continues: the last item when there is more, else the head.
+    pub next: i64,
+    pub unviewed: UnviewedCount,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnviewedCount {
+    pub count: i64,
+    pub capped: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct HistoryFilter {
+    pub status: Option<String>,
+    pub workflow_name: Option<String>,
+    pub event: Option<String>,
+    pub source: Option<String>,
+    /// Plain text, matched case-insensitively inside job id, workflow name and error message.
+    pub q: Option<String>,
+}
+
+pub struct HistoryPage {
+    /// Newest first, each with whether this user viewed it.
+    pub items: Vec<(SummaryRow, bool)>,
+    pub has_more: bool,
+}
+
+pub struct Facets {
+    pub workflow_names: Vec<String>,
+    pub statuses: Vec<String>,
+    pub events: Vec<String>,
+    pub sources: Vec<String>,
+    pub unviewed: UnviewedCount,
+}
+
+macro_rules! unviewed_by {
+    ($user_id:expr) => {
+        not(exists(
+            callback_views::table
+                .filter(callback_views::user_id.eq($user_id))
+                .filter(callback_views::callback_id.eq(callbacks::id)),
+        ))
+    };
+}
+
+/// Counted from the newest down and capped, so it costs at most `UNVIEWED_COUNT_CAP + 1`
+/// probes once the newest rows are unviewed. A macro because the query runs on whichever
+/// backend's connection the caller holds.
+macro_rules! count_unviewed {
+    ($conn:expr, $user_id:expr) => {{
+        let ids: Vec<i64> = callbacks::table
+            .filter(unviewed_by!($user_id))
+            .select(callbacks::id)
+            .order(callbacks::id.desc())
+            .limit(UNVIEWED_COUNT_CAP + 1)
+            .load($conn)
+            .await?;
+        let count = ids.len() as i64;
+        UnviewedCount {
+            count: count.min(UNVIEWED_COUNT_CAP),
+            capped: count > UNVIEWED_COUNT_CAP,
+        }
+    }};
+}
+
+/// Callbacks `user_id` has not viewed after `after` (or the latest ones without it).
+///
+/// The head is read before the items, in its own statement: every id up to a visible id is
+/// committed (the writer's order lock), so no row at or below the head can appear later, and
+/// rows committed after the head was read are left for the next poll.
+pub async fn check(
+    db: &Db,
+    user_id: i64,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<CheckPage, StoreError> {
+    with_conn!(db, read, |conn| {
+        let head: Option<i64> = callbacks::table
+            .select(max(callbacks::id))
+            .first(conn)
+            .await?;
+        let head = head.unwrap_or(0).max(after.unwrap_or(0));
+        let base = callbacks::table
+            .filter(callbacks::id.le(head))
+            .filter(unviewed_by!(user_id))
+            .select(SummaryRow::as_select());
+        let (items, has_more, next) = match after {
+            Some(after) => {
+                let mut items: Vec<SummaryRow> = base
+                    .filter(callbacks::id.gt(after))
+                    .order(callbacks::id.asc())
+                    .limit(limit + 1)
+                    .load(conn)
+                    .await?;
+                let has_more = items.len() as i64 > limit;
+                items.truncate(limit as usize);
+                let next = match (has_more, items.last()) {
+                    (true, Some(last)) => last.id,
+                    _ => head,
+                };
+                (items, has_more, next)
+            }
+            None => {
+                let mut items: Vec<SummaryRow> = base
+                    .order(callbacks::id.desc())
+                    .limit(limit)
+                    .load(conn)
+                    .await?;
+                items.reverse();
+                (items, false, head)
+            }
+        };
+        let unviewed = count_unviewed!(conn, user_id);
+        Ok(CheckPage {
+            items,
+            has_more,
+            next,
+            unviewed,
+        })
+    })
+}
+
+/// History newest first, filters AND-ed, starting below `before`.
+pub async fn history(
+    db: &Db,
+    user_id: i64,
+    filter: &HistoryFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<HistoryPage, StoreError> {
+    with_conn!(db, read, |conn| {
+        let mut query = callbacks::table
+            .select((
+                SummaryRow::as_select(),
+                exists(
+                    callback_views::table
+                        .filter(callback_views::user_id.eq(user_id))
+                        .filter(callback_views::callback_id.eq(callbacks::id)),
+                ),
+            ))
+            .into_boxed();
+        if let Some(before) = before {
+            query = query.filter(callbacks::id.lt(before));
+        }
+        if let Some(status) = &filter.status {
+            query = query.filter(callbacks::status.eq(status.clone()));
+        }
+        if let Some(workflow_name) = &filter.workflow_name {
+            query = query.filter(callbacks::workflow_name.eq(workflow_name.clone()));
+        }
+        if let Some(event) = &filter.event {
+            query = query.filter(callbacks::event.eq(event.clone()));
+        }
+        if let Some(source) = &filter.source {
+            query = query.filter(callbacks::source.eq(source.clone()));
+        }
+        if let Some(q) = &filter.q {
+            let pattern = like_pattern(q);
+            query = query.filter(
+                lower(callbacks::callback_id.nullable())
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(callbacks::workflow_name)
+                        .like(pattern.clone())
+                        .escape('\\'))
+                    .or(lower(callbacks::error_message).like(pattern).escape('\\')),
+            );
+        }
+        let mut items: Vec<(SummaryRow, bool)> = query
+            .order(callbacks::id.desc())
+            .limit(limit + 1)
+            .load(conn)
+            .await?;
+        let has_more = items.len() as i64 > limit;
+        items.truncate(limit as usize);
+        Ok(HistoryPage { items, has_more })
+    })
+}
+
+/// `%text%` in lower case with LIKE's wildcards escaped, so `q` matches as plain text.
+fn like_pattern(q: &str) -> String {
+    let mut pattern = String::with_capacity(q.len() + 2);
+    pattern.push('%');
+    for ch in q.to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Every callback of one job, by arrival (the caller orders by the sender's timestamp).
+pub async fn job(db: &Db, job_id: &str) -> Result<Vec<SummaryRow>, StoreError> {
+    with_conn!(db, read, |conn| {
+        Ok(callbacks::table
+            .filter(callbacks::callback_id.eq(job_id))
+            .order(callbacks::id.asc())
+            .limit(JOB_CALLBACKS_MAX)
+            .select(SummaryRow::as_select())
+            .load(conn)
+            .await?)
+    })
+}
+
+pub async fn facets(db: &Db, user_id: i64) -> Result<Facets, StoreError> {
+    with_conn!(db, read, |conn| {
+        let workflow_names: Vec<Option<String>> = callbacks::table
+            .select(callbacks::workflow_name)
+            .filter(callbacks::workflow_name.is_not_null())
+            .distinct()
+            .order(callbacks::workflow_name.asc())
+            .limit(FACET_VALUES_MAX)
+            .load(conn)
+            .await?;
+        let statuses: Vec<Option<String>> = callbacks::table
+            .select(callbacks::status)
+            .filter(callbacks::status.is_not_null())
+            .distinct()
+            .order(callbacks::status.asc())
+            .limit(FACET_VALUES_MAX)
+            .load(conn)
+            .await?;
+        let events: Vec<String> = callbacks::table
+            .select(callbacks::event)
+            .distinct()
+            .order(callbacks::event.asc())
+            .limit(FACET_VALUES_MAX)
+            .load(conn)
+            .await?;
+        let sources: Vec<String> = callbacks::table
+            .select(callbacks::source)
+            .distinct()
+            .order(callbacks::source.asc())
+            .limit(FACET_VALUES_MAX)
+            .load(conn)
+            .await?;
+        let unviewed = count_unviewed!(conn, user_id);
+        Ok(Facets {
+            workflow_names: workflow_names.into_iter().flatten().collect(),
+            statuses: statuses.into_iter().flatten().collect(),
+            events,
+            sources,
+            unviewed,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_wildcards_in_the_query_text_are_matched_literally() {
+        assert_eq!(like_pattern("50%_a\\B"), "%50\\%\\_a\\\\b%");
+    }
+}

@@ -1,0 +1,245 @@
+//! The admin API: per-user views, check and history paging, detail, jobs, facets.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Value};
+
+use crate::helpers::auth::Cred;
+use crate::helpers::*;
+
+fn ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// Follows `next_cursor` of check from `cursor` until `has_more` is false.
+async fn drain_check(
+    app: &TestApp,
+    cred: &Cred,
+    mut cursor: String,
+    limit: usize,
+) -> (Vec<i64>, String) {
+    let mut seen = Vec::new();
+    loop {
+        let page = app
+            .get_json(
+                cred,
+                &format!("/api/admin/llm-callbacks/check?after={cursor}&limit={limit}"),
+            )
+            .await;
+        let page_ids = ids(&page);
+        assert!(page_ids.len() <= limit);
+        assert!(
+            page_ids.windows(2).all(|w| w[0] < w[1]),
+            "check is oldest first: {page_ids:?}"
+        );
+        seen.extend(page_ids);
+        cursor = page["next_cursor"].as_str().unwrap().to_owned();
+        if !page["has_more"].as_bool().unwrap() {
+            return (seen, cursor);
+        }
+    }
+}
+
+on_both_backends! {
+    async fn check_without_a_cursor_shows_the_latest_and_starts_at_the_head(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        let posted = app.post_many("head", 5).await;
+        let page = app.get_json(&admin, "/api/admin/llm-callbacks/check?limit=3").await;
+        assert_eq!(ids(&page), posted[2..].to_vec(), "the 3 latest, oldest first");
+        assert_eq!(page["has_more"], false);
+        assert_eq!(page["unviewed_count"], 5);
+        assert_eq!(page["unviewed_count_capped"], false);
+        let item = &page["items"][0];
+        for field in ["cursor", "callback_id", "source", "event", "workflow_name", "status", "error_message",
+                      "outcome", "received_at", "sent_at", "preview", "payload_size", "signature"] {
+            assert!(item.get(field).is_some(), "summary lacks {field}: {item}");
+        }
+        assert_eq!(item["outcome"], "success");
+        assert_eq!(item["signature"]["verdict"], "verified");
+        let head = page["next_cursor"].as_str().unwrap().to_owned();
+        let empty = app.get_json(&admin, &format!("/api/admin/llm-callbacks/check?after={head}")).await;
+        assert_eq!(ids(&empty), Vec::<i64>::new(), "nothing newer than the head");
+        assert_eq!(empty["next_cursor"], head.as_str());
+        let later = app.post_many("later", 2).await;
+        let (seen, _) = drain_check(&app, &admin, head, 20).await;
+        assert_eq!(seen, later);
+    }
+
+    async fn following_next_cursor_returns_every_unviewed_callback_exactly_once(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        let head = app.get_json(&admin, "/api/admin/llm-callbacks/check").await["next_cursor"]
+            .as_str().unwrap().to_owned();
+        let posted = app.post_many("page", 23).await;
+        for id in [posted[3], posted[10], posted[11]] {
+            json_with_status(app.post_as(&admin, &format!("/api/admin/llm-callbacks/{id}/view"), json!({})).await, 200).await;
+        }
+        let (seen, _) = drain_check(&app, &admin, head, 4).await;
+        let expected: Vec<i64> = posted.iter().copied()
+            .filter(|id| ![posted[3], posted[10], posted[11]].contains(id)).collect();
+        assert_eq!(seen, expected, "every unviewed callback once, in order, across pages");
+    }
+
+    async fn views_are_per_user(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        app.add_user("bob", "bob-password", true).await;
+        let alice = app.login_admin().await;
+        let bob = app.login("bob", "bob-password").await;
+        let id = app.post_many("per-user", 1).await[0];
+        let first = json_with_status(app.post_as(&alice, &format!("/api/admin/llm-callbacks/{id}/view"), json!({})).await, 200).await;
+        let again = json_with_status(app.post_as(&alice, &format!("/api/admin/llm-callbacks/{id}/view"), json!({})).await, 200).await;
+        assert_eq!(first, again, "marking is idempotent and keeps the first time");
+        assert_eq!(first["id"], id);
+        assert_eq!(app.get_json(&alice, "/api/admin/llm-callbacks/check").await["unviewed_count"], 0);
+        assert_eq!(ids(&app.get_json(&bob, "/api/admin/llm-callbacks/check").await), vec![id]);
+        assert_eq!(app.get_json(&alice, "/api/admin/llm-callbacks").await["items"][0]["viewed"], true);
+        assert_eq!(app.get_json(&bob, "/api/admin/llm-callbacks").await["items"][0]["viewed"], false);
+        assert!(app.get_json(&alice, &format!("/api/admin/llm-callbacks/{id}")).await["viewed_at"].is_string());
+        assert!(app.get_json(&bob, &format!("/api/admin/llm-callbacks/{id}")).await["viewed_at"].is_null(),
+            "reading the detail does not mark it viewed");
+        let missing = app.post_as(&alice, "/api/admin/llm-callbacks/999999/view", json!({})).await;
+        assert_eq!(json_with_status(missing, 404).await["error"], "not_found");
+    }
+
+    async fn concurrent_marks_of_one_callback_all_succeed(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        let id = app.post_many("race", 1).await[0];
+        let path = format!("/api/admin/llm-callbacks/{id}/view");
+        let calls = (0..16).map(|_| app.post_as(&admin, &path, json!({})));
+        for response in futures_util::future::join_all(calls).await {
+            assert_eq!(response.status(), 200);
+        }
+    }
+
+    async fn view_all_marks_up_to_the_cursor_for_this_user(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        let posted = app.post_many("all", 6).await;
+        let cursor = hookbox::admin::cursor::Cursor::at(posted[3]).encode();
+        let marked = json_with_status(app.post_as(&admin, "/api/admin/llm-callbacks/view-all", json!({ "up_to": cursor })).await, 200).await;
+        assert_eq!(marked, json!({ "marked": 4 }));
+        let again = json_with_status(app.post_as(&admin, "/api/admin/llm-callbacks/view-all", json!({ "up_to": cursor })).await, 200).await;
+        assert_eq!(again, json!({ "marked": 0 }));
+        assert_eq!(ids(&app.get_json(&admin, "/api/admin/llm-callbacks/check").await), posted[4..].to_vec());
+        let bad = app.post_as(&admin, "/api/admin/llm-callbacks/view-all", json!({ "up_to": "nope" })).await;
+        assert_eq!(json_with_status(bad, 400).await, json!({ "error": "invalid_cursor" }));
+        let missing = app.post_as(&admin, "/api/admin/llm-callbacks/view-all", json!({})).await;
+        assert_eq!(json_with_status(missing, 400).await["error"], "invalid_request");
+    }
+
+    async fn history_pages_cover_every_matching_row_once_newest_first(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        let mut failed = Vec::new();
+        for i in 0..17 {
+            let event = if i % 3 == 0 { "workflow.failed" } else { "workflow.completed" };
+            let body = serde_json::json!({
+                "event": event, "job_id": format!("hist-{i}"),
+                "workflow_name": if i % 2 == 0 { "even_flow" } else { "odd-flow" },
+                "status": if i % 3 == 0 { "failed" } else { "completed" },
+                "error_message": if i % 3 == 0 { Some(format!("Model TIMEOUT 50%_{i}")) } else { None },
+            }).to_string();
+            let id = json_with_status(app.post_signed(&body).await, 200).await["id"].as_i64().unwrap();
+            if i % 3 == 0 && i % 2 == 0 { failed.push(id); }
+        }
+        failed.reverse();
+        for query in ["status=failed&workflow_name=even_flow", "q=timeout%2050%25_&workflow_name=even_flow",
+                      "event=workflow.failed&workflow_name=even_flow&source=llm-callback"] {
+            let mut seen = Vec::new();
+            let mut path = format!("/api/admin/llm-callbacks?{query}&limit=1");
+            loop {
+                let page = app.get_json(&admin, &path).await;
+                seen.extend(ids(&page));
+                match page["next_cursor"].as_str() {
+                    Some(next) => {
+                        assert_eq!(page["has_more"], true);
+                        path = format!("/api/admin/llm-callbacks?{query}&limit=1&before={next}");
+                    }
+                    None => { assert_eq!(page["has_more"], false); break; }
+                }
+            }
+            assert_eq!(seen, failed, "{query}");
+        }
+        let all = app.get_json(&admin, "/api/admin/llm-callbacks?limit=200").await;
+        assert_eq!(ids(&all).len(), 17);
+        assert_eq!(ids(&app.get_json(&admin, "/api/admin/llm-callbacks?q=no-such-text").await).len(), 0);
+        let seen: HashSet<i64> = ids(&all).into_iter().collect();
+        assert_eq!(seen.len(), 17);
+    }
+
+    async fn bad_cursors_and_limits_are_400_in_the_json_envelope(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        for path in ["/api/admin/llm-callbacks/check?after=%%%", "/api/admin/llm-callbacks?before=bm9wZQ"] {
+            assert_eq!(json_with_status(app.get_as(&admin, path).await, 400).await, json!({ "error": "invalid_cursor" }), "{path}");
+        }
+        for path in ["/api/admin/llm-callbacks/check?limit=0", "/api/admin/llm-callbacks/check?limit=101",
+                     "/api/admin/llm-callbacks?limit=201", "/api/admin/llm-callbacks?limit=abc"] {
+            assert_eq!(json_with_status(app.get_as(&admin, path).await, 400).await["error"], "invalid_request", "{path}");
+        }
+        assert_eq!(json_with_status(app.get_as(&admin, "/api/admin/llm-callbacks/12345").await, 404).await,
+            json!({ "error": "not_found" }));
+        assert_eq!(json_with_status(app.get_as(&admin, "/api/admin/llm-callbacks/abc").await, 404).await,
+            json!({ "error": "not_found" }));
+    }
+
+    async fn detail_shows_everything_stored_and_raw_gives_the_bytes(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        let body = r#"{"event":"workflow.failed","job_id":"job-d","status":"failed","error_message":"boom","result":{"n":1}}"#;
+        let id = json_with_status(app.post_signed(body).await, 200).await["id"].as_i64().unwrap();
+        let detail = app.get_json(&admin, &format!("/api/admin/llm-callbacks/{id}")).await;
+        assert_eq!(detail["payload"]["result"]["n"], 1);
+        assert_eq!(detail["signature"]["header"], sign(SECRET, body).as_str());
+        assert_eq!(detail["signature"]["secret_label"], SECRET_LABEL);
+        assert_eq!(detail["outcome"], "failure");
+        assert_eq!(detail["remote_addr"], "127.0.0.1");
+        assert_eq!(detail["content_type"], "application/json");
+        assert!(detail["delivery_key"].is_string());
+        assert!(detail["viewed_at"].is_null());
+        let raw = app.get_as(&admin, &format!("/api/admin/llm-callbacks/{id}?raw=1")).await;
+        assert_eq!(raw.status(), 200);
+        assert_eq!(raw.headers()["content-type"], "application/octet-stream");
+        assert!(raw.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+        assert_eq!(raw.bytes().await.unwrap().as_ref(), body.as_bytes());
+    }
+
+    async fn a_job_lists_its_callbacks_in_sender_order_and_flags_conflicts(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        let sent = [("workflow.completed", "2026-11-23T10:00:03Z"), ("llm.step.completed", "2026-11-23T10:00:01Z"),
+                    ("workflow.failed", "2026-11-23T10:00:02Z")];
+        for (event, timestamp) in sent {
+            let body = json!({ "event": event, "job_id": "job-j", "timestamp": timestamp }).to_string();
+            json_with_status(app.post_signed(&body).await, 200).await;
+        }
+        let job = app.get_json(&admin, "/api/admin/jobs/job-j").await;
+        let events: Vec<&str> = job["callbacks"].as_array().unwrap().iter().map(|c| c["event"].as_str().unwrap()).collect();
+        assert_eq!(events, ["llm.step.completed", "workflow.failed", "workflow.completed"]);
+        assert_eq!(job["conflict"], true);
+        assert_eq!(job["outcome"], "success");
+        assert_eq!(job["job_id"], "job-j");
+        assert_eq!(json_with_status(app.get_as(&admin, "/api/admin/jobs/none").await, 404).await["error"], "not_found");
+    }
+
+    async fn facets_list_distinct_values_and_the_unviewed_count(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        app.post_many("facet", 2).await;
+        let body = json!({ "event": "workflow.failed", "job_id": "f", "status": "failed", "workflow_name": "other" }).to_string();
+        json_with_status(app.post_signed(&body).await, 200).await;
+        let facets = app.get_json(&admin, "/api/admin/llm-callbacks/facets").await;
+        assert_eq!(facets, json!({
+            "workflow_names": ["other", "summarize-report"], "statuses": ["completed", "failed"],
+            "events": ["workflow.completed", "workflow.failed"], "sources": ["llm-callback"],
+            "unviewed_count": 3, "unviewed_count_capped": false,
+        }));
+    }
+}

@@ -1,0 +1,255 @@
+//! Sessions, tokens, throttling and the authorization matrix of every auth/admin endpoint.
+
+use chrono::Utc;
+use hookbox::auth::accounts;
+use hookbox::auth::password::Password;
+use hookbox::auth::session::Token;
+use hookbox::auth::throttle::ThrottleSettings;
+use hookbox::auth::AuthSettings;
+use hookbox::store::sessions::{self, NewSession};
+use serde_json::{json, Value};
+
+use crate::helpers::auth::Cred;
+use crate::helpers::*;
+
+/// Every admin/auth endpoint except login, with a body for the POSTs.
+fn endpoints(id: i64, cursor: &str) -> Vec<(&'static str, String, Option<Value>)> {
+    vec![
+        ("GET", "/api/auth/me".into(), None),
+        ("GET", "/api/admin/llm-callbacks/check".into(), None),
+        (
+            "GET",
+            "/api/admin/llm-callbacks?status=completed".into(),
+            None,
+        ),
+        ("GET", format!("/api/admin/llm-callbacks/{id}"), None),
+        ("GET", format!("/api/admin/llm-callbacks/{id}?raw=1"), None),
+        ("GET", "/api/admin/jobs/matrix-0".into(), None),
+        ("GET", "/api/admin/llm-callbacks/facets".into(), None),
+        ("GET", "/api/admin/rejections".into(), None),
+        (
+            "POST",
+            format!("/api/admin/llm-callbacks/{id}/view"),
+            Some(json!({})),
+        ),
+        (
+            "POST",
+            "/api/admin/llm-callbacks/view-all".into(),
+            Some(json!({ "up_to": cursor })),
+        ),
+        // Last: it ends the session it is called with.
+        ("POST", "/api/auth/logout".into(), Some(json!({}))),
+    ]
+}
+
+async fn call(
+    app: &TestApp,
+    cred: &Cred,
+    method: &str,
+    path: &str,
+    body: &Option<Value>,
+) -> reqwest::Response {
+    match method {
+        "GET" => app.get_as(cred, path).await,
+        _ => {
+            app.post_as(cred, path, body.clone().unwrap_or(json!({})))
+                .await
+        }
+    }
+}
+
+async fn assert_refused(response: reqwest::Response, status: u16, code: &str, what: &str) {
+    let actual = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(actual, status, "{what}: body {text}");
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: JSON body: {text}"));
+    assert_eq!(
+        body,
+        json!({ "error": code }),
+        "{what}: a refused body carries only the code"
+    );
+}
+
+/// A session stored already past its absolute expiry.
+async fn expired_session(app: &TestApp, user_id: i64) -> Cred {
+    let token = Token::generate_session();
+    let past = Utc::now().naive_utc() - chrono::Duration::hours(1);
+    sessions::create(
+        &app.db,
+        &NewSession {
+            token_hash: &token.hash(),
+            user_id,
+            created_at: past - chrono::Duration::hours(1),
+            last_seen_at: past,
+            expires_at: past,
+        },
+    )
+    .await
+    .unwrap();
+    Cred::Cookie(token.expose().to_owned())
+}
+
+on_both_backends! {
+    async fn every_endpoint_answers_each_kind_of_caller_correctly(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let id = app.post_many("matrix", 1).await[0];
+        let cursor = hookbox::admin::cursor::Cursor::at(id).encode();
+        let viewer_id = app.add_user("viewer", "viewer-password", false).await;
+        app.add_user("gone", "gone-password", true).await;
+        let disabled = app.login("gone", "gone-password").await;
+        accounts::disable_user(&app.db, "gone").await.unwrap();
+        let expired = expired_session(&app, viewer_id).await;
+        let refused: Vec<(&str, Cred, u16, &str)> = vec![
+            ("anonymous", Cred::None, 401, "unauthenticated"),
+            ("bad cookie", Cred::Cookie(Token::generate_session().expose().into()), 401, "unauthenticated"),
+            ("bad bearer", Cred::Bearer("hbx_nope".into()), 401, "unauthenticated"),
+            ("expired session", expired, 401, "unauthenticated"),
+            ("disabled user", disabled, 401, "unauthenticated"),
+        ];
+        for (who, cred, status, code) in &refused {
+            for (method, path, body) in endpoints(id, &cursor) {
+                let response = call(&app, cred, method, &path, &body).await;
+                assert_refused(response, *status, code, &format!("{who} {method} {path}")).await;
+            }
+        }
+        for (method, path, body) in endpoints(id, &cursor) {
+            let viewer = app.login("viewer", "viewer-password").await;
+            let response = call(&app, &viewer, method, &path, &body).await;
+            if path.starts_with("/api/admin/") {
+                assert_refused(response, 403, "forbidden", &format!("non-admin {method} {path}")).await;
+            } else {
+                assert_eq!(response.status(), 200, "non-admin {method} {path}");
+            }
+            let admin = app.login_admin().await;
+            let response = call(&app, &admin, method, &path, &body).await;
+            assert_eq!(response.status(), 200, "admin {method} {path}");
+            if method == "POST" {
+                let foreign = admin.apply(app.client.post(app.url(&path)).json(&body))
+                    .header("origin", "https://evil.example")
+                    .send().await.unwrap();
+                assert_refused(foreign, 403, "cross_site_request", &format!("cross-site {path}")).await;
+                let fetch = admin.apply(app.client.post(app.url(&path)).json(&body))
+                    .header("sec-fetch-site", "cross-site")
+                    .send().await.unwrap();
+                assert_refused(fetch, 403, "cross_site_request", &format!("sec-fetch-site {path}")).await;
+            }
+        }
+        let foreign_login = app.client.post(app.url("/api/auth/login"))
+            .header("origin", "https://evil.example")
+            .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))
+            .send().await.unwrap();
+        assert_refused(foreign_login, 403, "cross_site_request", "cross-site login").await;
+    }
+
+    async fn login_sets_a_protective_cookie_and_me_shows_the_user(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let response = app.post_login("admin", ADMIN_PASSWORD).await;
+        let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let body = json_with_status(response, 200).await;
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=604800"] {
+            assert!(cookie.contains(attribute), "cookie lacks {attribute}: {cookie}");
+        }
+        assert!(!cookie.contains("Secure"), "plain HTTP without --cookie-secure: {cookie}");
+        assert_eq!(body["user"]["username"], "admin");
+        assert_eq!(body["user"]["is_admin"], true);
+        assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
+        let token = cookie.split(';').next().unwrap().strip_prefix("hookbox_session=").unwrap();
+        let me = app.get_json(&Cred::Cookie(token.into()), "/api/auth/me").await;
+        assert_eq!(me["username"], "admin");
+        assert!(me["last_login_at"].is_string());
+        assert_eq!(me.as_object().unwrap().len(), 5, "User has exactly the contract's fields: {me}");
+    }
+
+    async fn wrong_password_and_unknown_user_get_the_same_answer(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        app.add_user("off", "off-password", true).await;
+        accounts::disable_user(&app.db, "off").await.unwrap();
+        for (name, password) in [("admin", "wrong-password"), ("nobody", "whatever-pw"), ("off", "off-password")] {
+            let response = app.post_login(name, password).await;
+            assert!(response.headers().get("set-cookie").is_none());
+            assert_refused(response, 401, "invalid_credentials", name).await;
+        }
+        let malformed = app.client.post(app.url("/api/auth/login"))
+            .header("content-type", "application/json").body("{").send().await.unwrap();
+        let body = json_with_status(malformed, 400).await;
+        assert_eq!(body["error"], "invalid_request");
+    }
+
+    async fn logout_ends_the_session_on_the_server(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let session = app.login_admin().await;
+        let response = app.post_as(&session, "/api/auth/logout", json!({})).await;
+        let cleared = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert_eq!(json_with_status(response, 200).await, json!({ "status": "logged_out" }));
+        assert!(cleared.contains("Max-Age=0"), "{cleared}");
+        assert_refused(app.get_as(&session, "/api/auth/me").await, 401, "unauthenticated", "after logout").await;
+    }
+
+    async fn a_password_change_ends_every_session_of_that_user_only(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        app.add_user("alice", "alice-password", true).await;
+        let alice_a = app.login("alice", "alice-password").await;
+        let alice_b = app.login("alice", "alice-password").await;
+        let admin = app.login_admin().await;
+        accounts::change_password(&app.db, "alice", Password::parse("alice-new-password".into()).unwrap())
+            .await.unwrap();
+        for session in [&alice_a, &alice_b] {
+            assert_refused(app.get_as(session, "/api/auth/me").await, 401, "unauthenticated", "old session").await;
+        }
+        app.get_json(&admin, "/api/auth/me").await;
+        assert_refused(app.post_login("alice", "alice-password").await, 401, "invalid_credentials", "old password").await;
+        app.login("alice", "alice-new-password").await;
+    }
+
+    async fn api_tokens_work_like_sessions_until_revoked(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        app.add_user("script", "script-password", true).await;
+        let (_, token) = accounts::create_token(&app.db, "script", "ci").await.unwrap();
+        let bearer = Cred::Bearer(token.expose().to_owned());
+        assert_eq!(app.get_json(&bearer, "/api/auth/me").await["username"], "script");
+        app.get_json(&bearer, "/api/admin/llm-callbacks/check").await;
+        assert_eq!(accounts::revoke_token(&app.db, "ci").await.unwrap(), 1);
+        assert_refused(app.get_as(&bearer, "/api/admin/llm-callbacks/check").await, 401, "unauthenticated", "revoked").await;
+        let (id, token) = accounts::create_token(&app.db, "script", "second").await.unwrap();
+        let bearer = Cred::Bearer(token.expose().to_owned());
+        app.get_json(&bearer, "/api/auth/me").await;
+        assert_eq!(accounts::revoke_token(&app.db, &id.to_string()).await.unwrap(), 1, "revoke by id");
+        assert_refused(app.get_as(&bearer, "/api/auth/me").await, 401, "unauthenticated", "revoked by id").await;
+    }
+
+    async fn an_idle_session_ends(test_db) {
+        let mut options = AppOptions::default();
+        options.auth.session.idle = std::time::Duration::from_secs(1);
+        let app = TestApp::spawn_with(&test_db, options).await;
+        let session = app.login_admin().await;
+        app.get_json(&session, "/api/auth/me").await;
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_refused(app.get_as(&session, "/api/auth/me").await, 401, "unauthenticated", "idle").await;
+    }
+
+    async fn repeated_failures_are_throttled_per_username_and_per_ip(test_db) {
+        let mut options = AppOptions::default();
+        options.auth = AuthSettings {
+            throttle: ThrottleSettings {
+                max_failures_per_username: 3,
+                max_failures_per_ip: 6,
+                window: std::time::Duration::from_secs(60),
+            },
+            ..options.auth
+        };
+        let app = TestApp::spawn_with(&test_db, options).await;
+        for _ in 0..3 {
+            assert_eq!(app.post_login("admin", "wrong-password").await.status(), 401);
+        }
+        let locked = app.post_login("admin", ADMIN_PASSWORD).await;
+        let retry_after: u64 = locked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+        assert_refused(locked, 429, "too_many_attempts", "username locked, even with the right password").await;
+        for i in 0..3 {
+            assert_eq!(app.post_login(&format!("nobody{i}"), "wrong-password").await.status(), 401);
+        }
+        app.add_user("fresh", "fresh-password", true).await;
+        assert_refused(app.post_login("fresh", "fresh-password").await, 429, "too_many_attempts", "ip locked").await;
+    }
+}
