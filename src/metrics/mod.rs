@@ -51,7 +51,6 @@ pub struct Series {
     /// Why rejection-log entries were not written: `rate_limited`, `queue_full`, `write_failed`.
     pub rejection_log_dropped: CounterVec,
     pub retention_deleted: Counter,
-    pub signature_failures_throttled: Counter,
     /// Successful `GET /api/admin/llm-callbacks/check` polls.
     pub polls_served: Counter,
 }
@@ -70,7 +69,6 @@ impl Default for Metrics {
                 &["rate_limited", "queue_full", "write_failed"],
             ),
             retention_deleted: Counter::default(),
-            signature_failures_throttled: Counter::default(),
             polls_served: Counter::default(),
         }))
     }
@@ -122,11 +120,6 @@ impl Metrics {
             "hookbox_storage_errors_total",
             "Callbacks that could not be stored (answered 503).",
             &self.storage_errors,
-        );
-        out.counter(
-            "hookbox_signature_failures_throttled_total",
-            "Requests refused with 429 because their address failed too many signature checks.",
-            &self.signature_failures_throttled,
         );
         out.counter(
             "hookbox_rejection_log_written_total",

@@ -10,10 +10,6 @@ pub fn explain(reason: &str) -> &'static str {
             "signature did not match any configured secret — check the sender's secret, and \
              that it signs the exact raw body as sha256=<hex>"
         }
-        "too_many_signature_failures" => {
-            "this address failed too many signature checks in a short time and is paused — \
-             fix the sender's secret; it is let through again shortly"
-        }
         "payload_too_large" => {
             "the body is over the 1 MiB limit — the sender should send less (e.g. a link to \
              large results)"
@@ -50,7 +46,6 @@ mod tests {
         let codes = [
             "missing_signature",
             "invalid_signature",
-            "too_many_signature_failures",
             "payload_too_large",
             "body_timeout",
             "body_read_error",
