@@ -2,12 +2,18 @@
 
 use std::time::Duration;
 
+use std::path::Path;
+
 use crate::auth::password::Password;
 use crate::auth::session::SessionPolicy;
 use crate::auth::AuthSettings;
-use crate::config::{AuthArgs, Cli, Command, DatabaseArgs, OpsArgs, PurgeArgs, ServeArgs};
-use crate::ingest::secrets::{self, SecretOrigin};
-use crate::ingest::source::{Source, Sources};
+use crate::config::{
+    AuthArgs, Cli, Command, ConfigCheckArgs, ConfigCommand, DatabaseArgs, OpsArgs, PurgeArgs,
+    SecretArgs, ServeArgs,
+};
+use crate::ingest::config::{DefaultSecret, SourcesLoader};
+use crate::ingest::reload::reload_on_sighup;
+use crate::ingest::source::Sources;
 use crate::metrics::{IpNet, Metrics, MetricsAccess};
 use crate::operations::OpsSettings;
 use crate::rejections::RejectionLogLimits;
@@ -27,34 +33,78 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Purge(args)) => purge(args).await,
         Some(Command::User(command)) => crate::accounts_cli::user(command).await,
         Some(Command::Token(command)) => crate::accounts_cli::token(command).await,
+        Some(Command::Config(ConfigCommand::Check(args))) => config_check(args),
     }
+}
+
+/// How the sources are read for these options; only the server may generate a secret.
+pub fn sources_loader(
+    config: Option<&Path>,
+    secrets: &SecretArgs,
+    data_dir: &Path,
+    may_generate: bool,
+) -> SourcesLoader {
+    SourcesLoader {
+        config: config.map(Path::to_owned),
+        default_secret: DefaultSecret {
+            inline: secrets.webhook_secret.clone(),
+            file: secrets.webhook_secret_file.clone(),
+            data_dir: data_dir.to_owned(),
+            may_generate,
+        },
+    }
+}
+
+fn config_check(args: ConfigCheckArgs) -> Result<(), CliError> {
+    let loader = sources_loader(
+        args.file.config.as_deref(),
+        &args.secrets,
+        &args.data_dir,
+        false,
+    );
+    let sources = loader.load()?;
+    let file = args
+        .file
+        .config
+        .as_ref()
+        .map_or("(no config file)".into(), |p| p.display().to_string());
+    println!("{file}: {} source(s) valid", sources.len());
+    for source in sources {
+        let labels: Vec<_> = source
+            .scheme
+            .secrets()
+            .iter()
+            .map(|s| s.label().as_str())
+            .collect();
+        println!(
+            "  /api/webhooks/{}  scheme={} preset={} secrets={} body_limit_bytes={}",
+            source.name,
+            source.scheme.name(),
+            source.preset.map_or("-", |p| p.name()),
+            labels.join(","),
+            source.body_limit,
+        );
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let database_url = args.database.url()?;
-    let (secret_set, origin) = secrets::resolve(
-        args.secrets.webhook_secret.as_deref(),
-        args.secrets.webhook_secret_file.as_deref(),
+    let loader = sources_loader(
+        args.config.config.as_deref(),
+        &args.secrets,
         &args.database.data_dir,
-    )?;
-    match origin {
-        SecretOrigin::Configured => {
-            let labels: Vec<_> = secret_set.iter().map(|s| s.label().as_str()).collect();
-            tracing::info!(secret.labels = ?labels, "webhook secrets configured");
-        }
-        SecretOrigin::Generated(path) => tracing::info!(
-            path = %path.display(),
-            "generated a webhook secret (readable by this user only); give its contents to your senders"
-        ),
-        SecretOrigin::PreviouslyGenerated(path) => {
-            tracing::info!(path = %path.display(), "using the generated webhook secret")
-        }
-    }
+        true,
+    );
+    let sources = Sources::new(loader.load()?);
+    tracing::info!(sources = ?sources.names(), "sources loaded");
+    // Also without a config file: a reload then re-reads the llm-callback secret (file).
+    reload_on_sighup(sources.clone(), loader)?;
     let settings = Settings {
         listen: args.listen.clone(),
         workers: args.workers,
         pool: args.database.pool(),
-        sources: Sources::new([Source::llm_callback(secret_set)]),
+        sources,
         body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout_secs),
         handle_signals: true,

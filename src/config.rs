@@ -42,6 +42,9 @@ pub enum Command {
     /// Manage API tokens (`Authorization: Bearer …`) for scripts.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Work with the sources config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,6 +119,30 @@ pub struct AuthArgs {
     pub admin_password: Option<String>,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate the sources config file (and the secrets it names) without starting.
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConfigFileArgs {
+    /// The sources config file (`hookbox.toml`) [default: none: one `llm-callback` source].
+    #[arg(long = "config", env = "HOOKBOX_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConfigCheckArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+    /// Where the server keeps its generated secret.
+    #[arg(long, env = "HOOKBOX_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -179,6 +206,8 @@ pub struct ServeArgs {
     pub secrets: SecretArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
     /// Address and port to listen on.
     #[arg(long, env = "HOOKBOX_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -227,15 +256,20 @@ pub struct PurgeArgs {
 pub struct SendTestArgs {
     #[command(flatten)]
     pub secrets: SecretArgs,
+    #[command(flatten)]
+    pub config: ConfigFileArgs,
+    /// The source to send to; the sample is shaped and signed as that source's sender would.
+    #[arg(long, default_value = "llm-callback")]
+    pub source: String,
     /// Where the server keeps its generated secret.
     #[arg(long, env = "HOOKBOX_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// Base URL of the running server.
     #[arg(long, env = "HOOKBOX_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// Event type of the sample callback.
-    #[arg(long, default_value = "workflow.completed")]
-    pub event: String,
+    /// Event type of the sample callback [default: per source, e.g. workflow.completed].
+    #[arg(long)]
+    pub event: Option<String>,
     /// Status of the sample: `failed` also adds an error message.
     #[arg(long, default_value = "completed")]
     pub status: String,

@@ -1,12 +1,115 @@
 //! What is stored about one delivery besides the payload: its idempotency key, a preview and
 //! where it came from.
 
+use actix_web::http::header::{HeaderMap, HeaderName};
 use sha2::{Digest, Sha256};
 
 use super::error::IngestError;
+use super::payload::CallbackPayload;
 
 const MAX_WEBHOOK_ID_LEN: usize = 256;
 const PREVIEW_CHARS: usize = 200;
+
+/// How a source recognises a redelivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyRule {
+    /// The `webhook-id` header when present, else job id + event + body hash.
+    Auto,
+    /// The `webhook-id` header, required.
+    WebhookId,
+    /// Job id + event + body hash, whatever the headers say.
+    Content,
+    /// Another header that the sender keeps stable across retries, required.
+    Header(HeaderName),
+    /// A JSON pointer into the body (an event id), required.
+    Pointer(String),
+}
+
+impl IdempotencyRule {
+    /// `auto`, `webhook-id`, `content`, `header:<name>` or a JSON pointer `/…`.
+    pub fn parse(text: &str) -> Result<IdempotencyRule, String> {
+        match text {
+            "auto" => Ok(IdempotencyRule::Auto),
+            "webhook-id" => Ok(IdempotencyRule::WebhookId),
+            "content" => Ok(IdempotencyRule::Content),
+            pointer if pointer.starts_with('/') => Ok(IdempotencyRule::Pointer(pointer.into())),
+            other => match other.strip_prefix("header:") {
+                Some(name) => HeaderName::from_bytes(name.trim().as_bytes())
+                    .map(IdempotencyRule::Header)
+                    .map_err(|_| format!("{name:?} is not a header name")),
+                None => Err(format!(
+                    "{other:?} is not an idempotency rule: use auto, webhook-id, content, \
+                     header:<name> or a JSON pointer such as /id"
+                )),
+            },
+        }
+    }
+
+    pub fn key(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        payload: &CallbackPayload,
+        body_sha256: &str,
+    ) -> Result<String, IngestError> {
+        let (job, event) = (payload.job_id.as_str(), payload.event.as_str());
+        let required_header = |name: &str| {
+            headers.get(name).map(|v| v.as_bytes()).ok_or_else(|| {
+                IngestError::InvalidHeader(format!("this source requires a {name} header"))
+            })
+        };
+        match self {
+            IdempotencyRule::Auto => delivery_key(
+                headers.get("webhook-id").map(|v| v.as_bytes()),
+                job,
+                event,
+                body_sha256,
+            ),
+            IdempotencyRule::WebhookId => delivery_key(
+                Some(required_header("webhook-id")?),
+                job,
+                event,
+                body_sha256,
+            ),
+            IdempotencyRule::Content => delivery_key(None, job, event, body_sha256),
+            IdempotencyRule::Header(name) => {
+                let value = required_header(name.as_str())?;
+                key_text(value)
+                    .map(|id| format!("hdr:{id}"))
+                    .ok_or_else(|| {
+                        IngestError::InvalidHeader(format!(
+                            "the {name} header must be 1-256 visible ASCII characters"
+                        ))
+                    })
+            }
+            IdempotencyRule::Pointer(pointer) => {
+                let value: serde_json::Value = serde_json::from_slice(body)
+                    .map_err(|error| IngestError::InvalidJson(error.to_string()))?;
+                let id = match value.pointer(pointer) {
+                    Some(serde_json::Value::String(text)) => Some(text.clone()),
+                    Some(serde_json::Value::Number(number)) => Some(number.to_string()),
+                    _ => None,
+                };
+                id.as_deref()
+                    .and_then(|id| key_text(id.as_bytes()))
+                    .map(|id| format!("ptr:{id}"))
+                    .ok_or_else(|| {
+                        IngestError::InvalidPayload(format!(
+                            "the idempotency key at {pointer} must be a string or number of \
+                             1-256 visible ASCII characters"
+                        ))
+                    })
+            }
+        }
+    }
+}
+
+fn key_text(raw: &[u8]) -> Option<&str> {
+    let valid = !raw.is_empty()
+        && raw.len() <= MAX_WEBHOOK_ID_LEN
+        && raw.iter().all(|b| (0x21..=0x7e).contains(b));
+    std::str::from_utf8(raw).ok().filter(|_| valid)
+}
 
 /// The sender's `webhook-id` header when present (stable across its retries); otherwise
 /// job id + event + body hash, so a retried delivery is recognised while the distinct events
@@ -18,12 +121,9 @@ pub fn delivery_key(
     body_sha256: &str,
 ) -> Result<String, IngestError> {
     if let Some(raw) = webhook_id {
-        let valid = !raw.is_empty()
-            && raw.len() <= MAX_WEBHOOK_ID_LEN
-            && raw.iter().all(|b| (0x21..=0x7e).contains(b));
-        return match std::str::from_utf8(raw) {
-            Ok(id) if valid => Ok(format!("wid:{id}")),
-            _ => Err(IngestError::InvalidHeader(
+        return match key_text(raw) {
+            Some(id) => Ok(format!("wid:{id}")),
+            None => Err(IngestError::InvalidHeader(
                 "the webhook-id header must be 1-256 visible ASCII characters".into(),
             )),
         };
@@ -107,6 +207,41 @@ mod tests {
         for bad in [&b""[..], b"has space", b"\xff", &[b'a'; 257][..]] {
             assert!(delivery_key(Some(bad), "j", "e", "h").is_err());
         }
+    }
+
+    #[test]
+    fn idempotency_rules_parse_and_name_what_they_need() {
+        use super::IdempotencyRule as R;
+        assert_eq!(R::parse("auto"), Ok(R::Auto));
+        assert_eq!(R::parse("webhook-id"), Ok(R::WebhookId));
+        assert_eq!(R::parse("content"), Ok(R::Content));
+        assert_eq!(R::parse("/event/id"), Ok(R::Pointer("/event/id".into())));
+        assert!(matches!(
+            R::parse("header:X-GitHub-Delivery"),
+            Ok(R::Header(_))
+        ));
+        assert!(R::parse("header:bad name").is_err());
+        assert!(R::parse("random").is_err());
+        let payload = crate::ingest::payload::CallbackPayload::parse(
+            br#"{"job_id":"j","event":"e","event_id":"evt_1"}"#,
+        )
+        .expect("valid");
+        let none = HeaderMap::new();
+        let body = br#"{"job_id":"j","event":"e","event_id":"evt_1"}"#;
+        assert!(R::WebhookId.key(&none, body, &payload, "h").is_err());
+        assert_eq!(
+            R::Pointer("/event_id".into())
+                .key(&none, body, &payload, "h")
+                .ok(),
+            Some("ptr:evt_1".into())
+        );
+        assert!(R::Pointer("/missing".into())
+            .key(&none, body, &payload, "h")
+            .is_err());
+        assert_eq!(
+            R::Content.key(&none, body, &payload, "h").ok(),
+            delivery_key(None, "j", "e", "h").ok()
+        );
     }
 
     #[test]

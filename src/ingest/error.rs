@@ -19,6 +19,8 @@ pub enum IngestError {
     MissingSignature,
     #[error("the signature is malformed or does not match")]
     InvalidSignature,
+    #[error("the signed timestamp is outside the replay tolerance")]
+    TimestampOutOfRange,
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the body did not arrive within the body read timeout")]
@@ -43,6 +45,7 @@ impl IngestError {
             IngestError::UnknownSource => "unknown_source",
             IngestError::MissingSignature => "missing_signature",
             IngestError::InvalidSignature => "invalid_signature",
+            IngestError::TimestampOutOfRange => "timestamp_out_of_range",
             IngestError::PayloadTooLarge { .. } => "payload_too_large",
             IngestError::BodyTimeout => "body_timeout",
             IngestError::BodyRead(_) => "body_read_error",
@@ -60,6 +63,7 @@ impl From<SignatureError> for IngestError {
         match error {
             SignatureError::Missing => IngestError::MissingSignature,
             SignatureError::Malformed | SignatureError::Mismatch => IngestError::InvalidSignature,
+            SignatureError::TimestampOutOfRange => IngestError::TimestampOutOfRange,
         }
     }
 }
@@ -77,9 +81,9 @@ impl ResponseError for IngestError {
     fn status_code(&self) -> StatusCode {
         match self {
             IngestError::UnknownSource => StatusCode::NOT_FOUND,
-            IngestError::MissingSignature | IngestError::InvalidSignature => {
-                StatusCode::UNAUTHORIZED
-            }
+            IngestError::MissingSignature
+            | IngestError::InvalidSignature
+            | IngestError::TimestampOutOfRange => StatusCode::UNAUTHORIZED,
             IngestError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             IngestError::BodyRead(_)

@@ -10,9 +10,8 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::body::{check_declared_length, read_limited};
-use super::delivery::{body_sha256, delivery_key, header_text, preview};
+use super::delivery::{body_sha256, header_text, preview};
 use super::error::IngestError;
-use super::payload::CallbackPayload;
 use super::source::{Source, Sources};
 use crate::metrics::Metrics;
 use crate::rejections::{self, RejectionLog};
@@ -115,22 +114,19 @@ async fn accept(
     let headers = req.headers();
     refuse_content_encoding(headers)?;
     check_declared_length(req, source.body_limit)?;
-    let presented = source.scheme.presented(headers)?;
+    let presented = source.scheme.presented(headers, Utc::now().timestamp())?;
     let body = read_limited(payload, source.body_limit, state.body_timeout).await?;
     *body_bytes = Some(body.len());
     let secret_label = source.scheme.verify(&presented, &body)?;
     let verified_at = Utc::now().naive_utc();
-    let parsed = CallbackPayload::parse(&body)?;
+    let parsed = source.mapping.parse(&body, headers)?;
 
     let body_sha256 = body_sha256(&body);
     let callback = NewCallback {
         source: source.name.clone(),
-        delivery_key: delivery_key(
-            headers.get("webhook-id").map(|v| v.as_bytes()),
-            parsed.job_id.as_str(),
-            parsed.event.as_str(),
-            &body_sha256,
-        )?,
+        delivery_key: source
+            .idempotency
+            .key(headers, &body, &parsed, &body_sha256)?,
         callback_id: parsed.job_id.into_string(),
         event: parsed.event.into_string(),
         workflow_name: parsed.workflow_name.map(|v| v.into_string()),

@@ -1,13 +1,19 @@
 //! Receiving signed callbacks: `POST /api/webhooks/{source}`.
 
 mod body;
-mod delivery;
+pub mod config;
+pub mod delivery;
 mod error;
 pub(crate) mod handler;
+pub mod mapping;
 pub mod payload;
+pub mod presets;
+pub mod reload;
+pub mod scheme;
 pub mod secrets;
 pub mod signature;
 pub mod source;
+pub mod standard_webhooks;
 
 use actix_web::web;
 

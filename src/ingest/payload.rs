@@ -23,7 +23,7 @@ pub enum PayloadError {
 pub struct Identifier(String);
 
 impl Identifier {
-    fn parse(field: &str, value: &str) -> Result<Identifier, PayloadError> {
+    pub(crate) fn parse(field: &str, value: &str) -> Result<Identifier, PayloadError> {
         let invalid = |why: &str| PayloadError::InvalidPayload(format!("`{field}` {why}"));
         if value.trim().is_empty() {
             return Err(invalid("must not be empty"));
@@ -132,7 +132,7 @@ fn optional_string(field: &str, value: Option<Value>) -> Result<Option<String>, 
 }
 
 /// RFC 3339 text, or a number of Unix seconds.
-fn parse_timestamp(value: Value) -> Result<NaiveDateTime, PayloadError> {
+pub(crate) fn parse_timestamp(value: Value) -> Result<NaiveDateTime, PayloadError> {
     let invalid = || {
         PayloadError::InvalidPayload(
             "`timestamp` must be an RFC 3339 date-time string or a number of Unix seconds".into(),
@@ -161,7 +161,7 @@ fn parse_timestamp(value: Value) -> Result<NaiveDateTime, PayloadError> {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

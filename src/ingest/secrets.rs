@@ -72,6 +72,8 @@ pub enum SecretError {
     Empty { origin: String, index: usize },
     #[error("{origin}: no secret given")]
     NoneGiven { origin: String },
+    #[error("{origin}: label {label:?} must be 1-64 of A-Z a-z 0-9 - _ .")]
+    BadLabel { origin: String, label: String },
     #[error("{origin}: label {label:?} is used twice")]
     DuplicateLabel { origin: String, label: String },
     #[error("cannot read the webhook secret file {path}: {source}")]
@@ -160,6 +162,39 @@ impl SecretSet {
             .map(str::trim)
             .filter(|line| !line.is_empty() && !line.starts_with('#'));
         SecretSet::parse_entries(lines, &path.display().to_string())
+    }
+
+    /// Secrets from a config file: each with an explicit label and already-decoded key.
+    pub fn from_labelled(
+        entries: Vec<(String, Vec<u8>)>,
+        origin: &str,
+    ) -> Result<SecretSet, SecretError> {
+        let mut secrets: Vec<WebhookSecret> = Vec::new();
+        for (index, (label, key)) in entries.into_iter().enumerate() {
+            let label = SecretLabel::parse(&label).ok_or_else(|| SecretError::BadLabel {
+                origin: origin.to_owned(),
+                label: label.clone(),
+            })?;
+            if key.is_empty() {
+                return Err(SecretError::Empty {
+                    origin: origin.to_owned(),
+                    index: index + 1,
+                });
+            }
+            if secrets.iter().any(|s| s.label == label) {
+                return Err(SecretError::DuplicateLabel {
+                    origin: origin.to_owned(),
+                    label: label.0,
+                });
+            }
+            secrets.push(WebhookSecret { label, key });
+        }
+        if secrets.is_empty() {
+            return Err(SecretError::NoneGiven {
+                origin: origin.to_owned(),
+            });
+        }
+        Ok(SecretSet(secrets))
     }
 
     fn single(label: &str, key: Vec<u8>) -> SecretSet {

@@ -18,6 +18,9 @@ pub enum SignatureError {
     Malformed,
     #[error("the signature does not match any configured secret")]
     Mismatch,
+    /// The signed timestamp is further from now than the source's replay tolerance.
+    #[error("the signed timestamp is outside the replay tolerance")]
+    TimestampOutOfRange,
 }
 
 /// A well-formed signature header: the digest the sender claims.
@@ -30,15 +33,27 @@ impl PresentedSignature {
     /// Accepts `sha256=` in any case followed by exactly 64 hex digits in any case, with
     /// surrounding blanks ignored. Anything else is malformed.
     pub fn parse(header: Option<&[u8]>) -> Result<PresentedSignature, SignatureError> {
+        PresentedSignature::parse_with(header, true)
+    }
+
+    /// As `parse`; without `prefixed`, the header holds the bare 64 hex digits (senders that
+    /// do not write `sha256=`).
+    pub fn parse_with(
+        header: Option<&[u8]>,
+        prefixed: bool,
+    ) -> Result<PresentedSignature, SignatureError> {
         let raw = header.ok_or(SignatureError::Missing)?;
         let text = std::str::from_utf8(raw)
             .map_err(|_| SignatureError::Malformed)?
             .trim_matches([' ', '\t']);
-        let hex_digits = text
-            .get(..PREFIX.len())
-            .filter(|prefix| prefix.eq_ignore_ascii_case(PREFIX))
-            .and_then(|_| text.get(PREFIX.len()..))
-            .ok_or(SignatureError::Malformed)?;
+        let hex_digits = if prefixed {
+            text.get(..PREFIX.len())
+                .filter(|prefix| prefix.eq_ignore_ascii_case(PREFIX))
+                .and_then(|_| text.get(PREFIX.len()..))
+                .ok_or(SignatureError::Malformed)?
+        } else {
+            text
+        };
         let mut digest = [0u8; DIGEST_LEN];
         hex::decode_to_slice(hex_digits, &mut digest).map_err(|_| SignatureError::Malformed)?;
         Ok(PresentedSignature { digest })
@@ -74,6 +89,16 @@ pub fn sign(key: &[u8], body: &[u8]) -> [u8; DIGEST_LEN] {
 /// The header value a sender using `key` would put on `body`.
 pub fn header_value(key: &[u8], body: &[u8]) -> String {
     format!("{PREFIX}{}", hex::encode(sign(key, body)))
+}
+
+/// As `header_value`, with or without the `sha256=` prefix.
+pub fn header_value_with(key: &[u8], body: &[u8], prefixed: bool) -> String {
+    let digest = hex::encode(sign(key, body));
+    if prefixed {
+        format!("{PREFIX}{digest}")
+    } else {
+        digest
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +159,22 @@ mod tests {
         }
         assert_eq!(
             PresentedSignature::parse(Some(b"sha256=\xff\xfe")).err(),
+            Some(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn without_prefix_the_bare_hex_digest_is_the_signature() {
+        let bare = header_value_with(b"key", b"body", false);
+        assert_eq!(bare.len(), 64);
+        let presented = PresentedSignature::parse_with(Some(bare.as_bytes()), false);
+        assert!(presented
+            .expect("well formed")
+            .verify(b"body", &secrets("key"))
+            .is_ok());
+        let prefixed = header_value(b"key", b"body");
+        assert_eq!(
+            PresentedSignature::parse_with(Some(prefixed.as_bytes()), false).err(),
             Some(SignatureError::Malformed)
         );
     }

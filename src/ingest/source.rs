@@ -1,70 +1,29 @@
-//! A source is one sender URL (`/api/webhooks/{name}`) with its signature scheme, secrets and
-//! limits. Today there is one, `llm-callback`; more schemes plug in as `Scheme` variants.
+//! A source is one sender URL (`/api/webhooks/{name}`) with its signature scheme, secrets,
+//! limits, field mapping and idempotency rule. Without a config file there is one,
+//! `llm-callback`; a config file declares any number (see `ingest::config`).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
-use actix_web::http::header::{HeaderMap, HeaderName};
+use actix_web::http::header::HeaderName;
 
-use super::secrets::{SecretLabel, SecretSet};
-use super::signature::{PresentedSignature, SignatureError};
+pub use super::delivery::IdempotencyRule;
+pub use super::mapping::Mapping;
+use super::presets::Preset;
+pub use super::scheme::{Presented, Scheme};
+use super::secrets::SecretSet;
 
 pub const LLM_CALLBACK: &str = "llm-callback";
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
-
-pub enum Scheme {
-    /// `<header>: sha256=<hex HMAC-SHA256 of the raw body>`.
-    HmacSha256Hex {
-        header: HeaderName,
-        secrets: SecretSet,
-    },
-}
-
-impl Scheme {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Scheme::HmacSha256Hex { .. } => "hmac-sha256-hex",
-        }
-    }
-
-    /// Reads and checks the signature headers; runs before the body is read.
-    pub fn presented(&self, headers: &HeaderMap) -> Result<Presented, SignatureError> {
-        match self {
-            Scheme::HmacSha256Hex { header, .. } => {
-                let value = headers.get(header);
-                let signature = PresentedSignature::parse(value.map(|v| v.as_bytes()))?;
-                let header_text = value.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-                Ok(Presented {
-                    signature,
-                    header_text: header_text.unwrap_or_default(),
-                })
-            }
-        }
-    }
-
-    /// Verifies the presented signature over the raw body.
-    pub fn verify(
-        &self,
-        presented: &Presented,
-        body: &[u8],
-    ) -> Result<&SecretLabel, SignatureError> {
-        match self {
-            Scheme::HmacSha256Hex { secrets, .. } => presented.signature.verify(body, secrets),
-        }
-    }
-}
-
-/// The signature a request carries, parsed but not yet checked.
-pub struct Presented {
-    signature: PresentedSignature,
-    /// The header as received, stored so the verdict can be re-checked later.
-    pub header_text: String,
-}
 
 pub struct Source {
     pub name: String,
     pub scheme: Scheme,
     pub body_limit: usize,
+    pub mapping: Mapping,
+    pub idempotency: IdempotencyRule,
+    /// The preset it was declared with, if any: `send-test` uses it for a realistic sample.
+    pub preset: Option<Preset>,
 }
 
 impl Source {
@@ -74,28 +33,61 @@ impl Source {
             name: LLM_CALLBACK.to_owned(),
             scheme: Scheme::HmacSha256Hex {
                 header: HeaderName::from_static("x-webhook-signature"),
+                prefixed: true,
                 secrets,
             },
             body_limit: DEFAULT_BODY_LIMIT,
+            mapping: Mapping::LlmCallback,
+            idempotency: IdempotencyRule::Auto,
+            preset: Some(Preset::LlmCallback),
         }
     }
 }
 
-/// The configured sources by URL name.
+type Table = BTreeMap<String, Arc<Source>>;
+
+/// The configured sources by URL name. Clones share one table, which a reload swaps as a
+/// whole: a request holds the `Arc<Source>` it started with, so in-flight requests finish
+/// with the configuration they began under.
 #[derive(Clone)]
-pub struct Sources(Arc<HashMap<String, Arc<Source>>>);
+pub struct Sources(Arc<RwLock<Arc<Table>>>);
 
 impl Sources {
     pub fn new(sources: impl IntoIterator<Item = Source>) -> Sources {
-        Sources(Arc::new(
-            sources
-                .into_iter()
-                .map(|source| (source.name.clone(), Arc::new(source)))
-                .collect(),
-        ))
+        Sources(Arc::new(RwLock::new(Arc::new(table(sources)))))
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Source>> {
-        self.0.get(name).cloned()
+        self.snapshot().get(name).cloned()
     }
+
+    /// The source names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.snapshot().keys().cloned().collect()
+    }
+
+    /// Replaces every source at once.
+    pub fn replace(&self, sources: impl IntoIterator<Item = Source>) {
+        let fresh = Arc::new(table(sources));
+        // A writer cannot panic while holding the lock (it only swaps an Arc), so a poisoned
+        // lock still guards a consistent table.
+        *self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+    }
+
+    fn snapshot(&self) -> Arc<Table> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+fn table(sources: impl IntoIterator<Item = Source>) -> Table {
+    sources
+        .into_iter()
+        .map(|source| (source.name.clone(), Arc::new(source)))
+        .collect()
 }

@@ -4,9 +4,12 @@
 mod admin_feed;
 mod admin_gap;
 mod auth;
+mod cli;
 mod helpers;
 mod ingest;
 mod ingest_limits;
 mod ingest_storage;
 mod openapi;
 mod operations;
+mod sources;
+mod sources_reload;

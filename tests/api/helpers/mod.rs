@@ -65,6 +65,8 @@ pub struct AppOptions {
     pub ops: OpsSettings,
     pub auth: AuthSettings,
     pub batch: BatchLimits,
+    /// Serve these sources instead of the one `llm-callback` source with `secrets`.
+    pub sources: Option<Sources>,
 }
 
 impl Default for AppOptions {
@@ -82,6 +84,7 @@ impl Default for AppOptions {
                 ..AuthSettings::default()
             },
             batch: BatchLimits::default(),
+            sources: None,
         }
     }
 }
@@ -103,7 +106,9 @@ impl TestApp {
             workers: Some(2),
             database_url: database_url.clone(),
             pool: pool.clone(),
-            sources: Sources::new([Source::llm_callback(secrets)]),
+            sources: options
+                .sources
+                .unwrap_or_else(|| Sources::new([Source::llm_callback(secrets)])),
             body_timeout: options.body_timeout,
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: false,
