@@ -8,15 +8,20 @@ use crate::auth::password::Password;
 use crate::auth::session::SessionPolicy;
 use crate::auth::AuthSettings;
 use crate::config::{
-    AuthArgs, Cli, Command, ConfigCheckArgs, ConfigCommand, DatabaseArgs, SecretArgs, ServeArgs,
+    AuthArgs, Cli, Command, ConfigCheckArgs, ConfigCommand, DatabaseArgs, OpsArgs, PurgeArgs,
+    SecretArgs, ServeArgs,
 };
 use crate::dashboard::DashboardSettings;
 use crate::ingest::config::{DefaultSecret, SourcesLoader};
 use crate::ingest::reload::reload_on_sighup;
 use crate::ingest::source::Sources;
+use crate::metrics::{IpNet, Metrics, MetricsAccess};
+use crate::operations::OpsSettings;
+use crate::rejections::RejectionLogLimits;
+use crate::retention::{self, RetentionPolicy};
 use crate::startup::{Application, Settings};
-use crate::store::migrate;
 use crate::store::writer::BatchLimits;
+use crate::store::{migrate, Db};
 
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -26,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(args)) => migrate_only(args).await,
         Some(Command::SendTest(args)) => crate::send_test::run(args).await,
+        Some(Command::Purge(args)) => purge(args).await,
         Some(Command::User(command)) => crate::accounts_cli::user(command).await,
         Some(Command::Token(command)) => crate::accounts_cli::token(command).await,
         Some(Command::Config(ConfigCommand::Check(args))) => config_check(args),
@@ -106,6 +112,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         handle_signals: true,
         batch: BatchLimits::default(),
         database_url: database_url.clone(),
+        ops: ops_settings(&args.ops)?,
         auth: auth_settings(&args.auth)?,
         dashboard: DashboardSettings {
             static_dir: args.static_dir.clone(),
@@ -134,6 +141,32 @@ async fn migrate_only(args: DatabaseArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+fn ops_settings(args: &OpsArgs) -> Result<OpsSettings, CliError> {
+    Ok(OpsSettings {
+        retention: args.retention_days.map(RetentionPolicy::days),
+        rejection_log: RejectionLogLimits {
+            max_rows: args.rejection_log_rows,
+            ..RejectionLogLimits::default()
+        },
+        metrics_access: MetricsAccess::new(
+            IpNet::parse_list(&args.metrics_allow)?,
+            args.metrics_token.as_deref(),
+        ),
+    })
+}
+
+async fn purge(args: PurgeArgs) -> Result<(), CliError> {
+    let url = args.database.url()?;
+    let db = Db::connect(&url, &args.database.pool())?;
+    let policy = RetentionPolicy::days(args.older_than);
+    let cutoff = retention::cutoff(policy.max_age);
+    let deleted =
+        retention::purge_before(&db, cutoff, policy.batch, policy.pause, &Metrics::default())
+            .await?;
+    db.close();
+    println!("{url}: deleted {deleted} callbacks received before {cutoff} UTC");
+    Ok(())
+}
 fn auth_settings(args: &AuthArgs) -> Result<AuthSettings, CliError> {
     let admin_password = match &args.admin_password {
         Some(raw) => Some(

@@ -34,6 +34,8 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Sign a realistic sample callback with the configured secret and post it to a server.
     SendTest(SendTestArgs),
+    /// Delete callbacks received more than a number of days ago, in small batches, then exit.
+    Purge(PurgeArgs),
     /// Manage dashboard users.
     #[command(subcommand)]
     User(UserCommand),
@@ -225,6 +227,36 @@ pub struct ServeArgs {
     /// Seconds between an open dashboard's checks for new callbacks.
     #[arg(long, env = "HOOKBOX_DASHBOARD_POLL_SECS", default_value_t = 10)]
     pub dashboard_poll_secs: u64,
+    #[command(flatten)]
+    pub ops: OpsArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OpsArgs {
+    /// Delete callbacks received more than this many days ago (a background job, in small
+    /// batches). [default: keep forever]
+    #[arg(long, env = "HOOKBOX_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
+    /// Addresses or networks allowed to read /metrics without a token (comma-separated,
+    /// e.g. `127.0.0.1,10.0.0.0/8`; empty for none).
+    #[arg(long, env = "HOOKBOX_METRICS_ALLOW", default_value = "127.0.0.0/8,::1")]
+    pub metrics_allow: String,
+    /// A bearer token that opens /metrics from any address.
+    #[arg(long, env = "HOOKBOX_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Most rows the rejection log keeps (oldest deleted first).
+    #[arg(long, env = "HOOKBOX_REJECTION_LOG_ROWS", default_value_t = 10_000)]
+    pub rejection_log_rows: u32,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Delete callbacks received more than this many days ago (0 deletes everything
+    /// received until now).
+    #[arg(long)]
+    pub older_than: u32,
 }
 
 #[derive(Args, Debug, Clone)]

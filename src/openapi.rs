@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
-use crate::admin::{check, detail, facets, history, jobs, sources, summary, views};
+use crate::admin::{check, detail, facets, history, jobs, rejections, sources, summary, views};
 use crate::auth::handlers as auth;
 
 #[derive(OpenApi)]
@@ -25,6 +25,8 @@ use crate::auth::handlers as auth;
         jobs::job,
         facets::facets,
         sources::reload_sources,
+        rejections::rejections,
+        crate::metrics::scrape,
         openapi_json,
     ),
     components(schemas(

@@ -14,10 +14,13 @@ use crate::dashboard::DashboardSettings;
 use crate::ingest::config::SourcesLoader;
 use crate::ingest::source::Sources;
 use crate::ingest::IngestState;
+use crate::metrics::Metrics;
+use crate::operations::OpsSettings;
+use crate::rejections::RejectionLog;
 use crate::store::migrate::{self, MigrationError};
 use crate::store::writer::{BatchLimits, CallbackWriter};
 use crate::store::{DatabaseUrl, Db, PoolSettings, StoreError};
-use crate::{admin, auth, dashboard, health, http, ingest, openapi};
+use crate::{admin, auth, dashboard, health, http, ingest, metrics, openapi, retention};
 
 pub struct Settings {
     pub listen: String,
@@ -32,6 +35,7 @@ pub struct Settings {
     /// Stop gracefully on SIGTERM/SIGINT. Off in tests, which start many servers at once.
     pub handle_signals: bool,
     pub batch: BatchLimits,
+    pub ops: OpsSettings,
     pub auth: AuthSettings,
     pub dashboard: DashboardSettings,
 }
@@ -58,6 +62,14 @@ pub struct Application {
     db: Db,
     writer: CallbackWriter,
     writer_task: JoinHandle<()>,
+    background: Background,
+}
+
+/// Tasks that live as long as the server: the rejection-log writer and the retention job.
+struct Background {
+    rejections: RejectionLog,
+    rejections_task: JoinHandle<()>,
+    retention_task: Option<JoinHandle<()>>,
 }
 
 impl Application {
@@ -72,6 +84,13 @@ impl Application {
             accounts::ensure_first_admin(&db, settings.auth.admin_password.clone()).await?,
         );
         let (writer, writer_task) = CallbackWriter::start(db.clone(), settings.batch.clone());
+        let metrics = Metrics::default();
+        let (rejections, rejections_task) =
+            RejectionLog::start(db.clone(), settings.ops.rejection_log, metrics.clone());
+        let retention_task = settings
+            .ops
+            .retention
+            .map(|policy| retention::start(db.clone(), policy, metrics.clone()));
 
         let listener =
             TcpListener::bind(&settings.listen).map_err(|source| StartupError::Bind {
@@ -89,7 +108,11 @@ impl Application {
                 sources: settings.sources,
                 writer: writer.clone(),
                 body_timeout: settings.body_timeout,
+                metrics: metrics.clone(),
+                rejections: rejections.clone(),
             }),
+            metrics: web::Data::new(metrics),
+            metrics_access: web::Data::new(settings.ops.metrics_access),
             auth: web::Data::new(AuthState::new(&settings.auth)),
             dashboard: web::Data::new(settings.dashboard),
             sources_loader: settings.sources_loader.map(web::Data::new),
@@ -118,6 +141,11 @@ impl Application {
             db,
             writer,
             writer_task,
+            background: Background {
+                rejections,
+                rejections_task,
+                retention_task,
+            },
         })
     }
 
@@ -133,6 +161,11 @@ impl Application {
     /// Serves until stopped, then lets queued writes finish and closes the pools.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        if let Some(retention) = self.background.retention_task {
+            retention.abort();
+        }
+        drop(self.background.rejections);
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.background.rejections_task).await;
         drop(self.writer);
         if tokio::time::timeout(Duration::from_secs(10), self.writer_task)
             .await
@@ -151,6 +184,8 @@ impl Application {
 struct AppState {
     db: web::Data<Db>,
     ingest: web::Data<IngestState>,
+    metrics: web::Data<Metrics>,
+    metrics_access: web::Data<metrics::MetricsAccess>,
     auth: web::Data<AuthState>,
     dashboard: web::Data<DashboardSettings>,
     sources_loader: Option<web::Data<SourcesLoader>>,
@@ -163,6 +198,9 @@ fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     }
     cfg.app_data(state.db.clone())
         .app_data(state.ingest.clone())
+        .app_data(state.metrics.clone())
+        .app_data(state.metrics_access.clone())
+        .configure(metrics::routes)
         .app_data(state.auth.clone())
         .configure(health::routes)
         .configure(ingest::routes)

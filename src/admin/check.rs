@@ -10,6 +10,7 @@ use super::summary::Summary;
 use crate::auth::error::detached;
 use crate::auth::handlers::ErrorBody;
 use crate::auth::{AdminUser, ApiError};
+use crate::metrics::Metrics;
 use crate::store::{feed, Db};
 
 const DEFAULT_LIMIT: i64 = 20;
@@ -46,6 +47,7 @@ pub async fn check(
     user: AdminUser,
     query: web::Query<CheckQuery>,
     db: web::Data<Db>,
+    metrics: web::Data<Metrics>,
 ) -> Result<web::Json<CheckResponse>, ApiError> {
     let after = Cursor::decode_optional(query.after.as_deref())?;
     let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
@@ -54,6 +56,7 @@ pub async fn check(
             async move { Ok(feed::check(&db, user.0.id, after.map(Cursor::id), limit).await?) },
         )
         .await?;
+    metrics.polls_served.inc_by(1);
     Ok(web::Json(CheckResponse {
         items: page.items.into_iter().map(Summary::from).collect(),
         next_cursor: Cursor::at(page.next).encode(),

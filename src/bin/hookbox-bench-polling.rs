@@ -63,6 +63,7 @@ async fn main() -> Result<(), BoxError> {
         batch: BatchLimits::default(),
         auth: AuthSettings::default(),
         dashboard: hookbox::dashboard::DashboardSettings::default(),
+        ops: hookbox::operations::OpsSettings::default(),
     };
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

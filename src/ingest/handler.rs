@@ -2,7 +2,7 @@
 //! validate → store → respond. Each step is a function of its own module; this file only
 //! puts them in order.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -13,6 +13,8 @@ use super::body::{check_declared_length, read_limited};
 use super::delivery::{body_sha256, header_text, preview};
 use super::error::IngestError;
 use super::source::{Source, Sources};
+use crate::metrics::Metrics;
+use crate::rejections::{self, RejectionLog};
 use crate::store::callbacks::NewCallback;
 use crate::store::writer::CallbackWriter;
 
@@ -20,6 +22,8 @@ pub struct IngestState {
     pub sources: Sources,
     pub writer: CallbackWriter,
     pub body_timeout: Duration,
+    pub metrics: Metrics,
+    pub rejections: RejectionLog,
 }
 
 /// The answer to a stored (or already stored) callback.
@@ -54,8 +58,24 @@ pub async fn receive(
     payload: web::Payload,
     state: web::Data<IngestState>,
 ) -> HttpResponse {
-    match accept(&req, &source, payload, &state).await {
-        Ok(accepted) => HttpResponse::Ok().json(accepted),
+    let started = Instant::now();
+    let mut body_bytes = None;
+    let result = accept(&req, &source, payload, &state, &mut body_bytes).await;
+    let outcome = match &result {
+        Ok(accepted) if accepted.duplicate => "duplicate",
+        Ok(_) => "accepted",
+        Err(error) => error.code(),
+    };
+    state
+        .metrics
+        .observe_ingest(outcome, started.elapsed(), body_bytes);
+    match result {
+        Ok(accepted) => {
+            if accepted.duplicate {
+                state.metrics.duplicates.inc_by(1);
+            }
+            HttpResponse::Ok().json(accepted)
+        }
         Err(error) => {
             tracing::warn!(
                 reason = error.code(),
@@ -68,6 +88,12 @@ pub async fn receive(
                     .unwrap_or("-"),
                 "webhook rejected"
             );
+            if matches!(error, IngestError::StorageUnavailable) {
+                state.metrics.storage_errors.inc_by(1);
+            }
+            let status = error.status_code().as_u16();
+            let entry = rejections::describe(&req, &source, error.code(), status, body_bytes);
+            state.rejections.record(entry);
             error.error_response()
         }
     }
@@ -78,6 +104,7 @@ async fn accept(
     source_name: &str,
     payload: web::Payload,
     state: &IngestState,
+    body_bytes: &mut Option<usize>,
 ) -> Result<Accepted, IngestError> {
     let received_at = Utc::now().naive_utc();
     let source = state
@@ -89,6 +116,7 @@ async fn accept(
     check_declared_length(req, source.body_limit)?;
     let presented = source.scheme.presented(headers, Utc::now().timestamp())?;
     let body = read_limited(payload, source.body_limit, state.body_timeout).await?;
+    *body_bytes = Some(body.len());
     let secret_label = source.scheme.verify(&presented, &body)?;
     let verified_at = Utc::now().naive_utc();
     let parsed = source.mapping.parse(&body, headers)?;

@@ -27,3 +27,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(crate::http::method_not_allowed_post)),
     );
 }
+
+#[cfg(test)]
+mod hostile_tests;

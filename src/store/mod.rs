@@ -8,6 +8,8 @@ mod error;
 pub mod feed;
 pub mod migrate;
 mod pg_bulk_insert;
+pub mod rejections;
+pub mod retention;
 mod schema;
 pub mod seed;
 pub mod sessions;
@@ -125,6 +127,19 @@ impl Db {
         match self {
             Db::Postgres(_) => "postgres",
             Db::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// Each pool's size and waiters, named (`postgres`, or SQLite's `read` and `write`).
+    pub fn pool_status(&self) -> Vec<(&'static str, deadpool::Status)> {
+        match self {
+            Db::Postgres(pool) => vec![("postgres", pool.status())],
+            Db::Sqlite { read, write } => {
+                vec![
+                    ("sqlite_read", read.status()),
+                    ("sqlite_write", write.status()),
+                ]
+            }
         }
     }
 

@@ -28,6 +28,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    rejections (id) {
+        id -> BigInt,
+        rejected_at -> Timestamp,
+        reason -> Text,
+        http_status -> Integer,
+        source -> Text,
+        remote_addr -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        content_length -> Nullable<BigInt>,
+        body_bytes -> Nullable<BigInt>,
+        headers_present -> Text,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> BigInt,
         username -> Text,

@@ -156,3 +156,14 @@ pub async fn revoke_tokens(db: &Db, key: &str, at: NaiveDateTime) -> Result<usiz
         .await?)
     })
 }
+
+/// Sessions not past their absolute expiry (for the metrics gauge).
+pub async fn count_unexpired(db: &Db, now: NaiveDateTime) -> Result<i64, StoreError> {
+    with_conn!(db, read, |conn| {
+        Ok(sessions::table
+            .filter(sessions::expires_at.gt(now))
+            .count()
+            .get_result(conn)
+            .await?)
+    })
+}

@@ -26,6 +26,7 @@ fn endpoints(id: i64, cursor: &str) -> Vec<(&'static str, String, Option<Value>)
         ("GET", format!("/api/admin/llm-callbacks/{id}?raw=1"), None),
         ("GET", "/api/admin/jobs/matrix-0".into(), None),
         ("GET", "/api/admin/llm-callbacks/facets".into(), None),
+        ("GET", "/api/admin/rejections".into(), None),
         (
             "POST",
             format!("/api/admin/llm-callbacks/{id}/view"),

@@ -14,6 +14,7 @@ mod ingest;
 mod ingest_limits;
 mod ingest_storage;
 mod openapi;
+mod operations;
 mod sources;
 mod sources_reload;
 mod writer;

@@ -22,6 +22,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/admin/llm-callbacks/facets"),
     ("post", "/api/admin/sources/reload"),
     ("get", "/api/openapi.json"),
+    ("get", "/api/admin/rejections"),
+    ("get", "/metrics"),
 ];
 
 /// Validates `instance` against the 200 response schema of `method path`.
@@ -74,6 +76,7 @@ on_both_backends! {
             ("/api/admin/llm-callbacks/{id}", format!("/api/admin/llm-callbacks/{id}")),
             ("/api/admin/jobs/{job_id}", "/api/admin/jobs/doc-1".to_owned()),
             ("/api/admin/llm-callbacks/facets", "/api/admin/llm-callbacks/facets".to_owned()),
+            ("/api/admin/rejections", "/api/admin/rejections?limit=5".to_owned()),
         ];
         for (template, path) in examples {
             validate(&doc, "get", template, &app.get_json(&admin, &path).await);

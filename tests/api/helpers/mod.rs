@@ -15,6 +15,7 @@ use hookbox::dashboard::DashboardSettings;
 use hookbox::ingest::secrets::SecretSet;
 use hookbox::ingest::signature::header_value;
 use hookbox::ingest::source::{Source, Sources};
+use hookbox::operations::OpsSettings;
 use hookbox::startup::{Application, Settings};
 use hookbox::store::writer::BatchLimits;
 use hookbox::store::{DatabaseUrl, Db, PoolSettings};
@@ -63,6 +64,7 @@ pub struct AppOptions {
     pub database_url: Option<DatabaseUrl>,
     pub body_timeout: Duration,
     pub acquire_timeout: Duration,
+    pub ops: OpsSettings,
     pub auth: AuthSettings,
     pub batch: BatchLimits,
     pub dashboard: DashboardSettings,
@@ -79,6 +81,7 @@ impl Default for AppOptions {
             database_url: None,
             body_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(1),
+            ops: OpsSettings::default(),
             auth: AuthSettings {
                 admin_password: Some(
                     Password::parse(ADMIN_PASSWORD.into()).expect("test password is valid"),
@@ -117,6 +120,7 @@ impl TestApp {
             body_timeout: options.body_timeout,
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: false,
+            ops: options.ops,
             batch: options.batch,
             auth: options.auth,
             dashboard: options.dashboard,

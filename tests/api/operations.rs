@@ -1,0 +1,222 @@
+//! What operators rely on: the rejection log, /metrics and retention.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+use hookbox::metrics::{IpNet, MetricsAccess};
+use hookbox::operations::OpsSettings;
+use hookbox::rejections::RejectionLogLimits;
+use hookbox::retention::RetentionPolicy;
+use hookbox::store::{callbacks, rejections};
+
+/// Polls `check` every 50 ms until it holds, for at most 10 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not reached within 10 s: {what}");
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "loopback may scrape");
+    response.text().await.unwrap()
+}
+
+/// The value of one sample line, e.g. `hookbox_ingest_requests_total{outcome="accepted"}`.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+}
+
+on_both_backends! {
+    async fn rejected_attempts_are_logged_without_body_or_secret(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let body = callback_body("job-rej", "workflow.completed");
+        let forged = sign("not-the-secret", &body);
+        json_with_status(app.post_callback(&body, &[("x-webhook-signature", &forged), ("user-agent", "sender/1.0")]).await, 401).await;
+        json_with_status(app.post_callback(&body, &[]).await, 401).await;
+        json_with_status(app.post_signed("{\"event\":\"e\"}").await, 400).await;
+        eventually("three rejections logged", || async {
+            rejections::count(&app.db).await.unwrap() == 3
+        }).await;
+        let rows = rejections::page(&app.db, None, 10).await.unwrap();
+        let reasons: Vec<_> = rows.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(reasons, ["invalid_payload", "missing_signature", "invalid_signature"], "newest first");
+        let forged_row = &rows[2];
+        assert_eq!(forged_row.http_status, 401);
+        assert_eq!(forged_row.source, "llm-callback");
+        assert_eq!(forged_row.remote_addr.as_deref(), Some("127.0.0.1"));
+        assert_eq!(forged_row.user_agent.as_deref(), Some("sender/1.0"));
+        assert_eq!(forged_row.body_bytes, Some(body.len() as i64));
+        assert_eq!(forged_row.headers_present, "x-webhook-signature");
+        assert_eq!(rows[1].headers_present, "");
+        let everything = format!("{rows:?}");
+        assert!(!everything.contains("job-rej") && !everything.contains(&forged[7..]) && !everything.contains(SECRET),
+            "neither body, signature nor secret is kept: {everything}");
+        assert_eq!(callbacks::count(&app.db).await.unwrap(), 0);
+    }
+
+    async fn admins_page_through_the_rejection_log_with_explanations(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        for i in 0..5 {
+            let body = callback_body(&format!("job-{i}"), "e");
+            json_with_status(app.post_callback(&body, &[("x-webhook-signature", &sign("wrong", &body)), ("webhook-id", "m1")]).await, 401).await;
+        }
+        eventually("five rejections logged", || async {
+            rejections::count(&app.db).await.unwrap() == 5
+        }).await;
+        let admin = app.login_admin().await;
+        let first = app.get_json(&admin, "/api/admin/rejections?limit=3").await;
+        assert_eq!(first["items"].as_array().unwrap().len(), 3);
+        assert_eq!(first["has_more"], true);
+        let item = &first["items"][0];
+        assert_eq!(item["reason"], "invalid_signature");
+        assert_eq!(item["http_status"], 401);
+        assert!(item["explanation"].as_str().unwrap().starts_with("signature did not match any configured secret"), "{item}");
+        assert_eq!(item["headers_present"], serde_json::json!(["x-webhook-signature", "webhook-id"]));
+        assert!(item["rejected_at"].as_str().unwrap().ends_with('Z'));
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let second = app.get_json(&admin, &format!("/api/admin/rejections?limit=3&before={cursor}")).await;
+        assert_eq!(second["items"].as_array().unwrap().len(), 2);
+        assert_eq!(second["has_more"], false);
+        assert!(second["next_cursor"].is_null());
+        let mut ids: Vec<i64> = first["items"].as_array().unwrap().iter().chain(second["items"].as_array().unwrap())
+            .map(|i| i["id"].as_i64().unwrap()).collect();
+        let listed = ids.clone();
+        ids.sort_by(|a, b| b.cmp(a));
+        ids.dedup();
+        assert_eq!(ids, listed, "every row once, newest first");
+        let bad = app.get_as(&admin, "/api/admin/rejections?before=nope").await;
+        assert_eq!(json_with_status(bad, 400).await["error"], "invalid_cursor");
+    }
+
+    async fn the_rejection_log_is_capped_in_rows_and_in_rate(test_db) {
+        let ops = OpsSettings {
+            rejection_log: RejectionLogLimits { max_rows: 5, per_second: 0.0, burst: 20, queue: 256, batch: 4 },
+            ..OpsSettings::default()
+        };
+        let app = TestApp::spawn_with(&test_db, AppOptions { ops, ..AppOptions::default() }).await;
+        for _ in 0..50 {
+            json_with_status(app.post_callback("{}", &[]).await, 401).await;
+        }
+        eventually("20 written, 30 dropped by rate", || async {
+            let text = scrape(&app).await;
+            sample(&text, "hookbox_rejection_log_written_total") == 20.0
+                && sample(&text, "hookbox_rejection_log_dropped_total{cause=\"rate_limited\"}") == 30.0
+        }).await;
+        eventually("pruned to 5 rows", || async {
+            rejections::count(&app.db).await.unwrap() == 5
+        }).await;
+        let kept = rejections::page(&app.db, None, 10).await.unwrap();
+        let newest = kept.iter().map(|r| r.id).max().unwrap();
+        assert!(kept.iter().all(|r| r.id > newest - 5), "the newest rows are kept: {kept:?}");
+    }
+
+    async fn metrics_count_ingest_outcomes_and_are_refused_to_strangers(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let before = scrape(&app).await;
+        let accepted = "hookbox_ingest_requests_total{outcome=\"accepted\"}";
+        assert_eq!(sample(&before, accepted), 0.0);
+        let body = callback_body("job-m", "workflow.completed");
+        json_with_status(app.post_signed(&body).await, 200).await;
+        json_with_status(app.post_signed(&body).await, 200).await;
+        json_with_status(app.post_callback(&body, &[("x-webhook-signature", "sha256=00")]).await, 401).await;
+        let after = scrape(&app).await;
+        assert_eq!(sample(&after, accepted), 1.0);
+        assert_eq!(sample(&after, "hookbox_ingest_requests_total{outcome=\"duplicate\"}"), 1.0);
+        assert_eq!(sample(&after, "hookbox_ingest_requests_total{outcome=\"invalid_signature\"}"), 1.0);
+        assert_eq!(sample(&after, "hookbox_ingest_duplicates_total"), 1.0);
+        assert_eq!(sample(&after, "hookbox_ingest_duration_seconds_count"), 3.0);
+        // The malformed signature was refused before its body was read.
+        assert_eq!(sample(&after, "hookbox_ingest_body_bytes_count"), 2.0);
+        assert_eq!(sample(&after, "hookbox_ingest_body_bytes_bucket{le=\"+Inf\"}"), 2.0);
+        assert!(after.contains("# TYPE hookbox_ingest_duration_seconds histogram"));
+        assert!(after.contains("hookbox_db_pool_connections_in_use{pool="), "{after}");
+        assert!(after.contains("hookbox_db_pool_waiting{pool="), "{after}");
+        assert_eq!(sample(&after, "hookbox_storage_errors_total"), 0.0);
+        let polls = "hookbox_polls_served_total";
+        let sessions = "hookbox_sessions_active{kind=\"session\"}";
+        assert_eq!(sample(&after, polls), 0.0);
+        let active = sample(&after, sessions);
+        let admin = app.login_admin().await;
+        app.get_json(&admin, "/api/admin/llm-callbacks/check").await;
+        let polled = scrape(&app).await;
+        assert_eq!(sample(&polled, polls), 1.0);
+        assert_eq!(sample(&polled, sessions), active + 1.0, "the login opened a session");
+
+        let ops = OpsSettings {
+            metrics_access: MetricsAccess::new(IpNet::parse_list("10.0.0.0/8").unwrap(), Some("scrape-token")),
+            ..OpsSettings::default()
+        };
+        let guarded = TestApp::spawn_with(&test_db, AppOptions { ops, ..AppOptions::default() }).await;
+        let refused = guarded.client.get(guarded.url("/metrics")).send().await.unwrap();
+        assert_eq!(json_with_status(refused, 403).await["error"], "forbidden");
+        let wrong = guarded.client.get(guarded.url("/metrics")).bearer_auth("nope").send().await.unwrap();
+        assert_eq!(wrong.status(), 403);
+        let allowed = guarded.client.get(guarded.url("/metrics")).bearer_auth("scrape-token").send().await.unwrap();
+        assert_eq!(allowed.status(), 200);
+        assert!(allowed.text().await.unwrap().contains("hookbox_ingest_requests_total"));
+    }
+
+    async fn retention_deletes_old_callbacks_in_batches_while_ingest_goes_on(test_db) {
+        let policy = RetentionPolicy {
+            max_age: chrono::TimeDelta::seconds(1),
+            interval: Duration::from_millis(200),
+            batch: 7,
+            pause: Duration::from_millis(1),
+        };
+        let ops = OpsSettings { retention: Some(policy), ..OpsSettings::default() };
+        let app = TestApp::spawn_with(&test_db, AppOptions { ops, ..AppOptions::default() }).await;
+        for i in 0..30 {
+            json_with_status(app.post_signed(&callback_body(&format!("old-{i}"), "e")).await, 200).await;
+        }
+        eventually("the 30 old callbacks are deleted", || async {
+            callbacks::count(&app.db).await.unwrap() == 0
+        }).await;
+        json_with_status(app.post_signed(&callback_body("fresh", "e")).await, 200).await;
+        let rows = callbacks::all_of_source(&app.db, "llm-callback").await.unwrap();
+        assert!(rows.len() <= 1, "only the fresh one may remain");
+        let text = scrape(&app).await;
+        assert!(sample(&text, "hookbox_retention_deleted_total") >= 30.0, "{text}");
+    }
+}
+
+#[test]
+fn purge_deletes_everything_older_than_the_given_days() {
+    // The command's own behaviour on SQLite: a fresh file with one callback, `--older-than 0`.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let test_db = runtime.block_on(TestDb::create(Backend::Sqlite)).unwrap();
+    let url = test_db.url.to_string();
+    runtime.block_on(async {
+        let app = TestApp::spawn(&test_db).await;
+        json_with_status(app.post_signed(&callback_body("purge-me", "e")).await, 200).await;
+        app.stop().await;
+    });
+    let keep = std::process::Command::new(env!("CARGO_BIN_EXE_hookbox"))
+        .args(["purge", "--older-than", "1", "--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(keep.status.success(), "{keep:?}");
+    assert!(
+        String::from_utf8_lossy(&keep.stdout).contains("deleted 0 callbacks"),
+        "{keep:?}"
+    );
+    let all = std::process::Command::new(env!("CARGO_BIN_EXE_hookbox"))
+        .args(["purge", "--older-than", "0", "--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(all.status.success(), "{all:?}");
+    assert!(
+        String::from_utf8_lossy(&all.stdout).contains("deleted 1 callbacks"),
+        "{all:?}"
+    );
+}
