@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::http::json_error;
-use crate::store::Db;
+use crate::store::{Db, StoreError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -24,7 +24,15 @@ pub async fn healthz() -> HttpResponse {
         (status = 503, description = "`storage_unavailable`", body = crate::auth::handlers::ErrorBody),
     ))]
 pub async fn readyz(db: web::Data<Db>) -> HttpResponse {
-    match db.ping().await {
+    // The ping runs as a task of its own: a diesel-async SQLite query dropped mid-flight (the
+    // prober hung up) would wait for itself with `block_in_place`, which panics on actix's
+    // current-thread workers.
+    let pinged = {
+        let db = db.clone();
+        tokio::spawn(async move { db.ping().await }).await
+    };
+    let pinged = pinged.unwrap_or_else(|error| Err(StoreError::Unavailable(error.to_string())));
+    match pinged {
         Ok(()) => {
             HttpResponse::Ok().json(json!({ "status": "ready", "database": db.backend_name() }))
         }
