@@ -11,6 +11,7 @@ use crate::config::{
     AuthArgs, Cli, Command, ConfigCheckArgs, ConfigCommand, DatabaseArgs, OpsArgs, PurgeArgs,
     SecretArgs, ServeArgs,
 };
+use crate::dashboard::DashboardSettings;
 use crate::ingest::config::{DefaultSecret, SourcesLoader};
 use crate::ingest::reload::reload_on_sighup;
 use crate::ingest::source::Sources;
@@ -99,12 +100,13 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let sources = Sources::new(loader.load()?);
     tracing::info!(sources = ?sources.names(), "sources loaded");
     // Also without a config file: a reload then re-reads the llm-callback secret (file).
-    reload_on_sighup(sources.clone(), loader)?;
+    reload_on_sighup(sources.clone(), loader.clone())?;
     let settings = Settings {
         listen: args.listen.clone(),
         workers: args.workers,
         pool: args.database.pool(),
         sources,
+        sources_loader: Some(loader),
         body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout_secs),
         handle_signals: true,
@@ -112,6 +114,10 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         database_url: database_url.clone(),
         ops: ops_settings(&args.ops)?,
         auth: auth_settings(&args.auth)?,
+        dashboard: DashboardSettings {
+            static_dir: args.static_dir.clone(),
+            poll_interval: Duration::from_secs(args.dashboard_poll_secs.max(1)),
+        },
     };
     let app = Application::build(settings).await?;
     tracing::info!(

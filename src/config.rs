@@ -48,6 +48,30 @@ pub enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate the sources config file (and the secrets it names) without starting.
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConfigFileArgs {
+    /// The sources config file (`hookbox.toml`) [default: none: one `llm-callback` source].
+    #[arg(long = "config", env = "HOOKBOX_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConfigCheckArgs {
+    #[command(flatten)]
+    pub file: ConfigFileArgs,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+    /// Where the server keeps its generated secret.
+    #[arg(long, env = "HOOKBOX_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
 pub enum UserCommand {
     /// Add a user (prompts for the password when interactive).
     Add {
@@ -117,30 +141,6 @@ pub struct AuthArgs {
     /// [default: generated and printed once on stderr].
     #[arg(long, env = "HOOKBOX_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ConfigCommand {
-    /// Validate the sources config file (and the secrets it names) without starting.
-    Check(ConfigCheckArgs),
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct ConfigFileArgs {
-    /// The sources config file (`hookbox.toml`) [default: none: one `llm-callback` source].
-    #[arg(long = "config", env = "HOOKBOX_CONFIG")]
-    pub config: Option<PathBuf>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct ConfigCheckArgs {
-    #[command(flatten)]
-    pub file: ConfigFileArgs,
-    #[command(flatten)]
-    pub secrets: SecretArgs,
-    /// Where the server keeps its generated secret.
-    #[arg(long, env = "HOOKBOX_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -220,6 +220,13 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "HOOKBOX_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+    /// Serve the dashboard's files from this directory (e.g. `static`) instead of the copy
+    /// built into the binary: for working on the page without rebuilding.
+    #[arg(long, env = "HOOKBOX_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// Seconds between an open dashboard's checks for new callbacks.
+    #[arg(long, env = "HOOKBOX_DASHBOARD_POLL_SECS", default_value_t = 10)]
+    pub dashboard_poll_secs: u64,
     #[command(flatten)]
     pub ops: OpsArgs,
 }

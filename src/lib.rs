@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod health;
 pub mod http;
 pub mod ingest;

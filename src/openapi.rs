@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
-use crate::admin::{check, detail, facets, history, jobs, rejections, summary, views};
+use crate::admin::{check, detail, facets, history, jobs, rejections, sources, summary, views};
 use crate::auth::handlers as auth;
 
 #[derive(OpenApi)]
@@ -26,6 +26,7 @@ use crate::auth::handlers as auth;
         facets::facets,
         rejections::rejections,
         crate::metrics::scrape,
+        sources::reload_sources,
         openapi_json,
     ),
     components(schemas(

@@ -10,6 +10,8 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::accounts::{self, AccountError, FirstAdmin};
 use crate::auth::{AuthSettings, AuthState};
+use crate::dashboard::DashboardSettings;
+use crate::ingest::config::SourcesLoader;
 use crate::ingest::source::Sources;
 use crate::ingest::IngestState;
 use crate::metrics::Metrics;
@@ -18,7 +20,7 @@ use crate::rejections::RejectionLog;
 use crate::store::migrate::{self, MigrationError};
 use crate::store::writer::{BatchLimits, CallbackWriter};
 use crate::store::{DatabaseUrl, Db, PoolSettings, StoreError};
-use crate::{admin, auth, health, http, ingest, metrics, openapi, retention};
+use crate::{admin, auth, dashboard, health, http, ingest, metrics, openapi, retention};
 
 pub struct Settings {
     pub listen: String,
@@ -26,6 +28,8 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     pub pool: PoolSettings,
     pub sources: Sources,
+    /// Re-reads the sources for `POST /api/admin/sources/reload`; `None` disables it.
+    pub sources_loader: Option<SourcesLoader>,
     pub body_timeout: Duration,
     pub shutdown_timeout: Duration,
     /// Stop gracefully on SIGTERM/SIGINT. Off in tests, which start many servers at once.
@@ -33,6 +37,7 @@ pub struct Settings {
     pub batch: BatchLimits,
     pub ops: OpsSettings,
     pub auth: AuthSettings,
+    pub dashboard: DashboardSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +114,8 @@ impl Application {
             metrics: web::Data::new(metrics),
             metrics_access: web::Data::new(settings.ops.metrics_access),
             auth: web::Data::new(AuthState::new(&settings.auth)),
+            dashboard: web::Data::new(settings.dashboard),
+            sources_loader: settings.sources_loader.map(web::Data::new),
         };
         let mut server = HttpServer::new(move || {
             App::new()
@@ -180,10 +187,15 @@ struct AppState {
     metrics: web::Data<Metrics>,
     metrics_access: web::Data<metrics::MetricsAccess>,
     auth: web::Data<AuthState>,
+    dashboard: web::Data<DashboardSettings>,
+    sources_loader: Option<web::Data<SourcesLoader>>,
 }
 
 /// The one place where capabilities are composed into the app.
 fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
+    if let Some(loader) = &state.sources_loader {
+        cfg.app_data(loader.clone());
+    }
     cfg.app_data(state.db.clone())
         .app_data(state.ingest.clone())
         .app_data(state.metrics.clone())
@@ -195,6 +207,8 @@ fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .configure(auth::routes)
         .configure(admin::routes)
         .configure(openapi::routes)
+        .app_data(state.dashboard.clone())
+        .configure(dashboard::routes)
         .default_service(web::to(http::not_found));
 }
 

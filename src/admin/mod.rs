@@ -7,6 +7,7 @@ pub mod facets;
 pub mod history;
 pub mod jobs;
 pub mod rejections;
+pub mod sources;
 pub mod summary;
 pub mod views;
 
@@ -30,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/llm-callbacks/{id}/view", web::post().to(views::view))
             .route("/jobs/{job_id}", web::get().to(jobs::job))
             .route("/rejections", web::get().to(rejections::rejections))
+            .route("/sources/reload", web::post().to(sources::reload_sources))
             .default_service(web::to(crate::http::not_found)),
     );
 }

@@ -26,6 +26,9 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("not found")]
     NotFound,
+    /// A sources file that does not load; `detail` names file, line and field.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
     #[error("storage unavailable")]
     StorageUnavailable,
     /// Logged where it is turned into a response; the body says only `internal_error`.
@@ -44,6 +47,7 @@ impl ApiError {
             ApiError::InvalidCursor => "invalid_cursor",
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::NotFound => "not_found",
+            ApiError::InvalidConfig(_) => "invalid_config",
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -68,6 +72,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InvalidCursor | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::InvalidConfig(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -89,7 +94,9 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let body = match self {
-            ApiError::InvalidRequest(detail) => json!({ "error": code, "detail": detail }),
+            ApiError::InvalidRequest(detail) | ApiError::InvalidConfig(detail) => {
+                json!({ "error": code, "detail": detail })
+            }
             _ => json!({ "error": code }),
         };
         response.json(body)

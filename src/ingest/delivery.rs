@@ -146,14 +146,17 @@ pub fn body_sha256(body: &[u8]) -> String {
 pub fn preview(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(PREVIEW_CHARS * 4)]);
     let mut preview = String::with_capacity(PREVIEW_CHARS);
+    // Counted as we go: re-counting the string on every character made this quadratic.
+    let mut chars = 0;
     let mut last_was_space = false;
     for c in text.chars().filter(|c| *c != '\0') {
         let space = c.is_whitespace() || c.is_control();
         if !(space && last_was_space) {
             preview.push(if space { ' ' } else { c });
+            chars += 1;
         }
         last_was_space = space;
-        if preview.chars().count() >= PREVIEW_CHARS {
+        if chars >= PREVIEW_CHARS {
             preview.push('…');
             break;
         }

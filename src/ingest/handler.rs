@@ -37,8 +37,8 @@ pub struct Accepted {
 
 #[utoipa::path(post, path = "/api/webhooks/{source}", tag = "ingest",
     params(
-        ("source" = String, Path, description = "`llm-callback`"),
-        ("x-webhook-signature" = String, Header, description = "`sha256=<hex HMAC-SHA256(secret, raw body)>`"),
+        ("source" = String, Path, description = "A configured source, e.g. `llm-callback`"),
+        ("x-webhook-signature" = Option<String>, Header, description = "`sha256=<hex HMAC-SHA256(secret, raw body)>` (the default scheme; sources may use another)"),
         ("webhook-id" = Option<String>, Header, description = "The sender's delivery id (idempotency key)"),
     ),
     request_body(content = String, content_type = "application/json", description = "The callback; signed byte for byte"),

@@ -2,10 +2,13 @@
 //! new or which row already had that key. Idempotency is decided by the unique constraint on
 //! (source, delivery_key), never by a read before the write.
 
-use diesel::sql_types::BigInt;
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SqliteConnection};
+use diesel::{
+    BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, QueryResult,
+    SqliteConnection,
+};
 
 use super::callbacks::NewCallback;
+use super::pg_bulk_insert::PgBulkInsert;
 use super::schema::callbacks::dsl;
 use super::writer::BatchLimits;
 use super::{Db, StoreError};
@@ -13,7 +16,7 @@ use super::{Db, StoreError};
 /// Held by each writing transaction from before its ids are drawn until it has committed, so
 /// ids become visible in the order they were assigned, across every Hookbox instance sharing
 /// the database. This is what lets readers page by `id > cursor` without ever skipping a row.
-const CALLBACK_ORDER_LOCK: i64 = 0x486f_6f6b_626f_7802;
+pub const CALLBACK_ORDER_LOCK: i64 = 0x486f_6f6b_626f_7802;
 
 pub type DeliveryKey = (String, String);
 
@@ -31,36 +34,22 @@ pub async fn insert_unique(
     let delay = commit_delay(limits);
     match db {
         Db::Postgres(pool) => {
-            use diesel_async::{AsyncConnection, RunQueryDsl};
+            use diesel_async::RunQueryDsl;
             let mut conn = pool.get().await?;
-            let written = conn
-                .transaction(async |conn| {
-                    if limits.order_lock {
-                        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                            .bind::<BigInt, _>(CALLBACK_ORDER_LOCK)
-                            .execute(conn)
-                            .await?;
-                    }
-                    let inserted: Vec<(i64, String, String)> = diesel::insert_into(dsl::callbacks)
-                        .values(&rows)
-                        .on_conflict((dsl::source, dsl::delivery_key))
-                        .do_nothing()
-                        .returning((dsl::id, dsl::source, dsl::delivery_key))
-                        .get_results(conn)
-                        .await?;
-                    let (inserted, missing) = split_inserted(&rows, inserted);
-                    let existing = if missing.is_empty() {
-                        Vec::new()
-                    } else {
-                        existing_query(&missing).load(conn).await?
-                    };
-                    if let Some(delay) = delay {
-                        tokio::time::sleep(delay).await;
-                    }
-                    Ok::<_, diesel::result::Error>(combine(inserted, existing))
-                })
-                .await?;
-            Ok(written)
+            // One statement, one round trip, its own transaction (see pg_bulk_insert.rs).
+            let inserted: Vec<(i64, String, String)> =
+                PgBulkInsert::new(CALLBACK_ORDER_LOCK, limits.order_lock, delay, &rows)
+                    .load(&mut *conn)
+                    .await?;
+            let (inserted, missing) = split_inserted(&rows, inserted);
+            // A key that conflicted belongs to a committed row: ON CONFLICT waits for a
+            // concurrent inserter to finish, so this later snapshot sees its row.
+            let existing = if missing.is_empty() {
+                Vec::new()
+            } else {
+                existing_query(&missing).load(&mut *conn).await?
+            };
+            Ok(combine(inserted, existing))
         }
         Db::Sqlite { write, .. } => {
             let mut conn = write.get().await?;
@@ -137,16 +126,31 @@ fn split_inserted(
 }
 
 type ExistingQuery<'a> = diesel::dsl::Select<
-    diesel::dsl::Filter<dsl::callbacks, diesel::dsl::EqAny<dsl::delivery_key, Vec<&'a str>>>,
+    diesel::dsl::Filter<
+        dsl::callbacks,
+        diesel::dsl::And<
+            diesel::dsl::EqAny<dsl::source, Vec<&'a str>>,
+            diesel::dsl::EqAny<dsl::delivery_key, Vec<&'a str>>,
+        >,
+    >,
     (dsl::id, dsl::source, dsl::delivery_key, dsl::body_sha256),
 >;
 
 fn existing_query(missing: &[DeliveryKey]) -> ExistingQuery<'_> {
-    // Filtering on the key alone may return rows of another source with the same key;
-    // `combine` keeps only exact (source, key) matches.
+    // Both columns of the unique (source, delivery_key) index, so that the lookup is an index
+    // scan: on the key alone neither database can use that index and reads the whole table.
+    // The cross product may also match rows of another listed source; answers are looked up
+    // by exact (source, key), so those are never used.
+    let mut sources: Vec<&str> = missing.iter().map(|(source, _)| source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
     let keys: Vec<&str> = missing.iter().map(|(_, key)| key.as_str()).collect();
     dsl::callbacks
-        .filter(dsl::delivery_key.eq_any(keys))
+        .filter(
+            dsl::source
+                .eq_any(sources)
+                .and(dsl::delivery_key.eq_any(keys)),
+        )
         .select((dsl::id, dsl::source, dsl::delivery_key, dsl::body_sha256))
 }
 

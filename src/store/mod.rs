@@ -2,13 +2,16 @@
 //! functions and never sees a diesel connection type.
 
 mod batch_insert;
+mod batch_plan;
 pub mod callbacks;
 mod error;
 pub mod feed;
 pub mod migrate;
+mod pg_bulk_insert;
 pub mod rejections;
 pub mod retention;
 mod schema;
+pub mod seed;
 pub mod sessions;
 mod url;
 pub mod users;
@@ -26,6 +29,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::FutureExt;
 
+pub use batch_insert::CALLBACK_ORDER_LOCK;
 pub use error::StoreError;
 pub use url::{DatabaseUrl, InvalidDatabaseUrl};
 

@@ -2,13 +2,15 @@
 //! moment, writes them in one transaction, commits once, and answers each request with its own
 //! outcome. Concurrent requests share a commit; a lone request never waits for company.
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::batch_insert::{insert_unique, DeliveryKey};
+use super::batch_insert::insert_unique;
+use super::batch_plan::BatchPlan;
 use super::callbacks::NewCallback;
 use super::{Db, StoreError};
 
@@ -62,6 +64,58 @@ struct Pending {
 pub struct CallbackWriter {
     queue: mpsc::Sender<Pending>,
     enqueue_timeout: Duration,
+    stats: Arc<WriterStats>,
+}
+
+/// Running totals of the writer, updated once per batch (a few relaxed atomic adds), for a
+/// metrics endpoint and the shutdown log.
+#[derive(Debug, Default)]
+struct WriterStats {
+    batches: AtomicU64,
+    rows: AtomicU64,
+    busy_us: AtomicU64,
+    largest_batch: AtomicU64,
+    fallbacks: AtomicU64,
+}
+
+/// A copy of the writer's totals since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStatsSnapshot {
+    /// Transactions written (one per batch, not counting one-by-one retries).
+    pub batches: u64,
+    /// Deliveries answered, duplicates and failures included.
+    pub rows: u64,
+    /// Time spent writing batches, from the first statement to the last answer.
+    pub busy: Duration,
+    pub largest_batch: u64,
+    /// Batches the database refused and that were retried one delivery at a time.
+    pub fallbacks: u64,
+}
+
+impl WriterStats {
+    fn record(&self, rows: usize, took: Duration, fell_back: bool) {
+        let rows = rows as u64;
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+        self.busy_us.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.largest_batch.fetch_max(rows, Ordering::Relaxed);
+        if fell_back {
+            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn snapshot(&self) -> WriterStatsSnapshot {
+        WriterStatsSnapshot {
+            batches: self.batches.load(Ordering::Relaxed),
+            rows: self.rows.load(Ordering::Relaxed),
+            busy: Duration::from_micros(self.busy_us.load(Ordering::Relaxed)),
+            largest_batch: self.largest_batch.load(Ordering::Relaxed),
+            fallbacks: self.fallbacks.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl CallbackWriter {
@@ -69,12 +123,24 @@ impl CallbackWriter {
     /// queue is drained, so awaiting the handle after shutdown lets in-flight writes finish.
     pub fn start(db: Db, limits: BatchLimits) -> (CallbackWriter, JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(limits.queue_capacity.max(1));
+        let stats = Arc::new(WriterStats::default());
         let writer = CallbackWriter {
             queue,
             enqueue_timeout: limits.enqueue_timeout,
+            stats: stats.clone(),
         };
-        let task = tokio::spawn(run(db, limits, receiver));
+        let task = tokio::spawn(run(db, limits, receiver, stats));
         (writer, task)
+    }
+
+    /// Deliveries waiting for the writer right now.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// The writer's totals so far (batches, rows, time spent writing).
+    pub fn stats(&self) -> WriterStatsSnapshot {
+        self.stats.snapshot()
     }
 
     /// Stores `callback` and returns only after its transaction has committed (or failed).
@@ -91,7 +157,12 @@ impl CallbackWriter {
     }
 }
 
-async fn run(db: Db, limits: BatchLimits, mut receiver: mpsc::Receiver<Pending>) {
+async fn run(
+    db: Db,
+    limits: BatchLimits,
+    mut receiver: mpsc::Receiver<Pending>,
+    stats: Arc<WriterStats>,
+) {
     while let Some(first) = receiver.recv().await {
         let mut bytes = first.callback.body.len();
         let mut batch = vec![first];
@@ -104,18 +175,28 @@ async fn run(db: Db, limits: BatchLimits, mut receiver: mpsc::Receiver<Pending>)
                 Err(_) => break,
             }
         }
-        write_batch(&db, &limits, batch).await;
+        write_batch(&db, &limits, batch, &stats).await;
     }
-    tracing::debug!("callback writer stopped: queue closed and drained");
+    let totals = stats.snapshot();
+    tracing::info!(
+        batches = totals.batches,
+        rows = totals.rows,
+        rows_per_batch = totals.rows as f64 / totals.batches.max(1) as f64,
+        largest_batch = totals.largest_batch,
+        busy_ms = totals.busy.as_millis() as u64,
+        fallbacks = totals.fallbacks,
+        "callback writer stopped: queue closed and drained"
+    );
 }
 
-async fn write_batch(db: &Db, limits: &BatchLimits, batch: Vec<Pending>) {
+async fn write_batch(db: &Db, limits: &BatchLimits, batch: Vec<Pending>, stats: &WriterStats) {
     let started = Instant::now();
     let rows = batch.len();
     let (callbacks, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|p| (p.callback, p.reply)).unzip();
     let mut outcomes = store_batch(db, limits, &callbacks).await;
-    if rows > 1 && matches!(outcomes.first(), Some(Err(StoreError::Query(_)))) {
+    let fall_back = rows > 1 && matches!(outcomes.first(), Some(Err(StoreError::Query(_))));
+    if fall_back {
         // Something in the batch was refused by the database. Retry each delivery on its own
         // so one bad row cannot fail the others; each request still gets its true answer.
         tracing::warn!(
@@ -128,9 +209,17 @@ async fn write_batch(db: &Db, limits: &BatchLimits, batch: Vec<Pending>) {
             outcomes.extend(single);
         }
     }
+    let took = started.elapsed();
+    stats.record(rows, took, fall_back);
     tracing::debug!(
         batch.rows = rows,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        batch.new = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(o) if !o.duplicate))
+            .count(),
+        batch.failed = outcomes.iter().filter(|o| o.is_err()).count(),
+        batch.fallback = fall_back,
+        duration_ms = took.as_secs_f64() * 1000.0,
         "callback batch written"
     );
     for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -170,59 +259,5 @@ fn clone_error(error: &StoreError) -> StoreError {
         StoreError::Query(inner) => StoreError::Query(diesel::result::Error::QueryBuilderError(
             inner.to_string().into(),
         )),
-    }
-}
-
-/// Which deliveries of a batch are written, and which repeat an earlier one in the same batch.
-struct BatchPlan {
-    /// Index of the first delivery of each distinct key, in batch order.
-    leaders: Vec<usize>,
-    /// For every delivery, the index of its key's leader.
-    leader_of: Vec<usize>,
-}
-
-impl BatchPlan {
-    fn new(callbacks: &[NewCallback]) -> BatchPlan {
-        let mut first_seen: HashMap<(&str, &str), usize> = HashMap::new();
-        let mut leaders = Vec::new();
-        let leader_of = callbacks
-            .iter()
-            .enumerate()
-            .map(|(index, cb)| {
-                *first_seen
-                    .entry((cb.source.as_str(), cb.delivery_key.as_str()))
-                    .or_insert_with(|| {
-                        leaders.push(index);
-                        index
-                    })
-            })
-            .collect();
-        BatchPlan { leaders, leader_of }
-    }
-
-    fn outcomes(
-        &self,
-        callbacks: &[NewCallback],
-        stored: &HashMap<DeliveryKey, (i64, String, bool)>,
-    ) -> Vec<Result<StoreOutcome, StoreError>> {
-        callbacks
-            .iter()
-            .enumerate()
-            .map(|(index, cb)| {
-                let key = (cb.source.clone(), cb.delivery_key.clone());
-                let Some((id, stored_sha, inserted_now)) = stored.get(&key) else {
-                    // The conflicting row vanished between insert and lookup (retention).
-                    return Err(StoreError::Unavailable(
-                        "conflicting row disappeared".into(),
-                    ));
-                };
-                let is_leader = self.leader_of[index] == index;
-                Ok(StoreOutcome {
-                    id: *id,
-                    duplicate: !(*inserted_now && is_leader),
-                    body_differs: *stored_sha != cb.body_sha256,
-                })
-            })
-            .collect()
     }
 }

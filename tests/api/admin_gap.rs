@@ -162,10 +162,10 @@ async fn without_the_order_lock_the_same_poller_misses_callbacks() {
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
         return;
     };
-    // Out-of-order commits are likely in every round but not certain; a few rounds make a
+    // Out-of-order commits are likely in every round but not certain; up to 20 rounds make a
     // miss overwhelmingly likely, which is what shows the scenario detects gaps.
     let mut missed = Vec::new();
-    for round in 0..5 {
+    for round in 0..20 {
         let outcome = run_scenario(&test_db, false, round).await;
         assert_eq!(outcome.repeated(), Vec::<i64>::new());
         missed = outcome.missed();

@@ -20,6 +20,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/llm-callbacks/view-all"),
     ("get", "/api/admin/jobs/{job_id}"),
     ("get", "/api/admin/llm-callbacks/facets"),
+    ("post", "/api/admin/sources/reload"),
     ("get", "/api/openapi.json"),
     ("get", "/api/admin/rejections"),
     ("get", "/metrics"),

@@ -211,3 +211,51 @@ async fn sighup_reloads_the_running_server_and_a_broken_file_keeps_the_old_sourc
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+on_both_backends! {
+    async fn admins_reload_over_http_and_a_broken_file_is_refused_with_its_line(test_db) {
+        use crate::helpers::auth::Cred;
+        let (sources, loader, _dir) = sources_from(&openai_only(OPENAI_SECRET));
+        let config = loader.config.clone().unwrap();
+        let options = AppOptions {
+            sources: Some(sources.clone()),
+            sources_loader: Some(loader),
+            ..AppOptions::default()
+        };
+        let app = TestApp::spawn_with(&test_db, options).await;
+        let admin = app.login_admin().await;
+        app.add_user("viewer", "viewer-password-0123", false).await;
+        let viewer = app.login("viewer", "viewer-password-0123").await;
+        let path = "/api/admin/sources/reload";
+
+        let anonymous = app.post_as(&Cred::None, path, serde_json::json!({})).await;
+        assert_eq!(json_with_status(anonymous, 401).await["error"], "unauthenticated");
+        let refused = app.post_as(&viewer, path, serde_json::json!({})).await;
+        assert_eq!(json_with_status(refused, 403).await["error"], "forbidden");
+        let cross_site = admin
+            .apply(app.client.post(app.url(path)))
+            .header("origin", "https://evil.example")
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json_with_status(cross_site, 403).await["error"], "cross_site_request");
+        assert_eq!(sources.names(), ["openai"], "refused calls change nothing");
+
+        std::fs::write(&config, format!(
+            "{}\n[sources.generic]\npreset = \"standard-webhooks\"\nsecrets = [{{ label = \"g\", value = \"{GENERIC_SECRET}\" }}]\n",
+            openai_only(OPENAI_SECRET)
+        )).unwrap();
+        let reloaded = json_with_status(app.post_as(&admin, path, serde_json::json!({})).await, 200).await;
+        assert_eq!(reloaded["sources"], serde_json::json!(["generic", "openai"]));
+        assert_eq!(status_of(&app, "generic", GENERIC_SECRET, "h1").await, 200);
+
+        std::fs::write(&config, "[sources.openai]\npreset = \"openai\"\nsecrets = [{ label = \"k\", value = \"not base64!\" }]\n").unwrap();
+        let broken = json_with_status(app.post_as(&admin, path, serde_json::json!({})).await, 422).await;
+        assert_eq!(broken["error"], "invalid_config");
+        let detail = broken["detail"].as_str().unwrap();
+        assert!(detail.contains("hookbox.toml:3"), "the detail names file and line: {detail}");
+        assert_eq!(sources.names(), ["generic", "openai"], "the previous sources stay");
+        assert_eq!(status_of(&app, "generic", GENERIC_SECRET, "h2").await, 200);
+    }
+}

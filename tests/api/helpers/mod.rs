@@ -2,6 +2,7 @@
 //! backend, spoken to over HTTP.
 
 pub mod auth;
+pub mod browser;
 pub mod database;
 pub mod proxy;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use hookbox::auth::password::Password;
 use hookbox::auth::AuthSettings;
+use hookbox::dashboard::DashboardSettings;
 use hookbox::ingest::secrets::SecretSet;
 use hookbox::ingest::signature::header_value;
 use hookbox::ingest::source::{Source, Sources};
@@ -62,11 +64,14 @@ pub struct AppOptions {
     pub database_url: Option<DatabaseUrl>,
     pub body_timeout: Duration,
     pub acquire_timeout: Duration,
-    pub ops: OpsSettings,
     pub auth: AuthSettings,
     pub batch: BatchLimits,
+    pub dashboard: DashboardSettings,
+    pub ops: OpsSettings,
     /// Serve these sources instead of the one `llm-callback` source with `secrets`.
     pub sources: Option<Sources>,
+    /// Enables `POST /api/admin/sources/reload` with this loader.
+    pub sources_loader: Option<hookbox::ingest::config::SourcesLoader>,
 }
 
 impl Default for AppOptions {
@@ -84,7 +89,9 @@ impl Default for AppOptions {
                 ..AuthSettings::default()
             },
             batch: BatchLimits::default(),
+            dashboard: DashboardSettings::default(),
             sources: None,
+            sources_loader: None,
         }
     }
 }
@@ -109,12 +116,14 @@ impl TestApp {
             sources: options
                 .sources
                 .unwrap_or_else(|| Sources::new([Source::llm_callback(secrets)])),
+            sources_loader: options.sources_loader,
             body_timeout: options.body_timeout,
             shutdown_timeout: Duration::from_secs(5),
             handle_signals: false,
             ops: options.ops,
             batch: options.batch,
             auth: options.auth,
+            dashboard: options.dashboard,
         };
         let app = Application::build(settings).await.expect("server starts");
         let address = format!("http://127.0.0.1:{}", app.port());

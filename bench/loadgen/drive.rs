@@ -1,0 +1,172 @@
+//! The senders: each keeps one keep-alive HTTP/1.1 connection and sends one request at a
+//! time, as a webhook sender's worker does, recording what came back.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::net::TcpStream;
+
+use crate::callbacks::{self, Pick, Picker, Rng, Signed};
+
+pub struct Target {
+    pub address: String,
+    pub host: HeaderValue,
+    pub path: String,
+}
+
+pub struct Plan {
+    pub target: Target,
+    pub callbacks: Vec<Signed>,
+    /// Callbacks past the pre-signed ones are signed when sent (long soak runs); `None`
+    /// stops the run when the pre-signed ones are used up.
+    pub sign_beyond: Option<Signer>,
+    pub picker: Picker,
+    /// Requests started before this are sent but not measured (connections, caches, JIT).
+    pub measure_from: Instant,
+    pub stop_at: Instant,
+}
+
+pub struct Signer {
+    pub secret: Vec<u8>,
+    pub body_bytes: usize,
+    pub run_tag: String,
+}
+
+impl Plan {
+    fn callback(&self, index: usize) -> Cow<'_, Signed> {
+        match (self.callbacks.get(index), &self.sign_beyond) {
+            (Some(signed), _) => Cow::Borrowed(signed),
+            (None, Some(s)) => Cow::Owned(callbacks::signed(
+                index,
+                s.body_bytes,
+                &s.secret,
+                &s.run_tag,
+            )),
+            // The picker never hands out an index past the pre-signed ones without a signer.
+            (None, None) => Cow::Owned(callbacks::signed(index, 0, b"", "")),
+        }
+    }
+}
+
+/// What one sender saw. Latencies and statuses cover the measured window; `new_ids` covers
+/// the whole run, for the check against the database.
+#[derive(Default)]
+pub struct Tally {
+    pub latencies_us: Vec<u32>,
+    pub statuses: BTreeMap<u16, u64>,
+    pub transport_errors: u64,
+    pub duplicates_sent: u64,
+    /// Ids answered `200 duplicate:false`, warm-up included.
+    pub new_ids: Vec<i64>,
+    /// 200 answers whose body was not the expected JSON.
+    pub malformed: u64,
+    pub exhausted: bool,
+}
+
+#[derive(Deserialize)]
+struct Accepted {
+    id: i64,
+    duplicate: bool,
+}
+
+pub async fn sender(plan: Arc<Plan>, seed: u64) -> Tally {
+    let mut tally = Tally::default();
+    let mut rng = Rng::seeded(seed);
+    let mut connection: Option<SendRequest<Full<Bytes>>> = None;
+    while Instant::now() < plan.stop_at {
+        let (index, duplicate) = match plan.picker.pick(&mut rng) {
+            Pick::New(index) => (index, false),
+            Pick::Duplicate(index) => (index, true),
+            Pick::Exhausted => {
+                tally.exhausted = true;
+                break;
+            }
+        };
+        let started = Instant::now();
+        let measured = started >= plan.measure_from;
+        if measured && duplicate {
+            tally.duplicates_sent += 1;
+        }
+        let answer = send(&plan, &mut connection, &plan.callback(index)).await;
+        let elapsed = started.elapsed();
+        match answer {
+            Ok((status, body)) => {
+                if status == 200 {
+                    match serde_json::from_slice::<Accepted>(&body) {
+                        Ok(accepted) if !accepted.duplicate => tally.new_ids.push(accepted.id),
+                        Ok(_) => {}
+                        Err(_) => tally.malformed += 1,
+                    }
+                }
+                if measured {
+                    *tally.statuses.entry(status).or_default() += 1;
+                    tally.latencies_us.push(micros(elapsed));
+                }
+            }
+            Err(error) => {
+                connection = None;
+                if measured {
+                    tally.transport_errors += 1;
+                }
+                if tally.transport_errors <= 3 {
+                    eprintln!("request failed: {error}");
+                }
+                // Do not spin on a refused connection.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    tally
+}
+
+type Answer = (u16, Bytes);
+
+async fn send(
+    plan: &Plan,
+    connection: &mut Option<SendRequest<Full<Bytes>>>,
+    callback: &Signed,
+) -> Result<Answer, Box<dyn std::error::Error + Send + Sync>> {
+    let open = match connection {
+        Some(open) if !open.is_closed() => open,
+        _ => connection.insert(connect(&plan.target.address).await?),
+    };
+    open.ready().await?;
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(plan.target.path.as_str())
+        .header(HOST, plan.target.host.clone())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header("x-webhook-signature", callback.signature.clone())
+        .body(Full::new(callback.body.clone()))?;
+    let response = open.send_request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+async fn connect(
+    address: &str,
+) -> Result<SendRequest<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
+    let stream = TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (send, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        // The connection ends when the sender drops it or the server closes it; a failure
+        // shows up on the next request, which reconnects.
+        let _ = connection.await;
+    });
+    Ok(send)
+}
+
+fn micros(elapsed: Duration) -> u32 {
+    u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Hookbox benchmark: Hookbox on Postgres and on SQLite, and the reference Node/Fastify receiver
+# on Postgres, each driven by the same load generator at 1, 16 and 64 senders, in one run on
+# one machine. Prints one table. See docs/performance.md.
+#
+#   bench/run.sh                 the full comparison
+#   bench/run.sh soak [SECONDS]  Hookbox on Postgres at 64 senders for SECONDS (300), RSS
+#                                sampled every 5 s
+#
+# Environment: BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432/postgres, an account that
+# may create databases), DURATION (10 measured seconds per point), WARMUP (2), SENDERS
+# ("1 16 64"), DUPLICATES (0.9: share of redeliveries in the extra duplicate points),
+# SKIP_NODE=1 to leave the reference out, BENCH_NO_BUILD=1 to use the binaries already in
+# target/release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_ADMIN=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+SENDERS=${SENDERS:-"1 16 64"}
+DUPLICATES=${DUPLICATES:-0.9}
+SECRET="bench-secret-$(date +%s%N)"
+PG_BASE=${PG_ADMIN%/*}
+HOOKBOX_PORT=18080
+NODE_PORT=18090
+
+WORK=$(mktemp -d /tmp/hookbox-bench.XXXXXX)
+RESULTS="$WORK/results"
+DATABASES=()
+SERVER_PID=""
+
+cleanup() {
+    stop_server
+    for db in "${DATABASES[@]}"; do
+        psql "$PG_ADMIN" -qAtX -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fresh_pg_database() {
+    local name="hookbox_bench_$1_$$"
+    psql "$PG_ADMIN" -qAtX -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null
+    psql "$PG_ADMIN" -qAtX -c "CREATE DATABASE $name" >/dev/null
+    DATABASES+=("$name")
+    echo "$PG_BASE/$name"
+}
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# Resident memory of a process and its children, in MiB: "peak current".
+rss_mib() {
+    local pids=("$1") peak=0 now=0 pid
+    mapfile -t -O 1 pids < <(pgrep -P "$1" || true)
+    for pid in "${pids[@]}"; do
+        [[ -r /proc/$pid/status ]] || continue
+        peak=$((peak + $(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")))
+        now=$((now + $(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")))
+    done
+    echo "$((peak / 1024)) $((now / 1024))"
+}
+
+# CPU time (user+system) of a process and its children so far, in milliseconds.
+cpu_ms() {
+    local pids=("$1") ticks=0 pid
+    mapfile -t -O 1 pids < <(pgrep -P "$1" || true)
+    for pid in "${pids[@]}"; do
+        [[ -r /proc/$pid/stat ]] || continue
+        ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo $((ticks * 1000 / $(getconf CLK_TCK)))
+}
+
+wait_ready() {
+    for _ in $(seq 1 200); do
+        curl -s -o /dev/null "$1" && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited; log:" >&2; cat "$2" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "server not ready at $1" >&2
+    exit 1
+}
+
+start_hookbox() { # database-url log
+    RUST_LOG=${RUST_LOG:-info} target/release/hookbox serve --listen "127.0.0.1:$HOOKBOX_PORT" \
+        --database-url "$1" --webhook-secret "bench:$SECRET" --data-dir "$WORK/data" \
+        >"$2" 2>&1 &
+    SERVER_PID=$!
+    wait_ready "http://127.0.0.1:$HOOKBOX_PORT/readyz" "$2"
+}
+
+start_node() { # database-url log
+    DATABASE_URL="$1" WEBHOOK_SECRET="$SECRET" PORT=$NODE_PORT \
+        node bench/reference/server.js >"$2" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        [[ $(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$NODE_PORT/api/webhooks/llm-callback") == 401 ]] && return 0
+        sleep 0.1
+    done
+    echo "reference receiver not ready; log:" >&2
+    cat "$2" >&2
+    exit 1
+}
+
+stop_server() {
+    [[ -n $SERVER_PID ]] || return 0
+    local child
+    for child in $(pgrep -P "$SERVER_PID" || true); do kill -TERM "$child" 2>/dev/null || true; done
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+# One point of the table: the generator against the running server.
+measure() { # name port database-url senders duplicate-ratio
+    local name=$1 port=$2 db=$3 senders=$4 dups=$5 before after line
+    before=$(cpu_ms "$SERVER_PID")
+    local load_before
+    load_before=$(load1)
+    line=$(target/release/hookbox-loadgen --url "http://127.0.0.1:$port/api/webhooks/llm-callback" \
+        --secret "$SECRET" -c "$senders" --duration-secs "$DURATION" --warmup-secs "$WARMUP" \
+        --duplicate-ratio "$dups" --database-url "$db" --label "$name" \
+        | tee -a "$WORK/loadgen.log" | grep '^summary') || {
+        echo "load generator failed; its output:" >&2
+        cat "$WORK/loadgen.log" >&2
+        exit 1
+    }
+    after=$(cpu_ms "$SERVER_PID")
+    # shellcheck disable=SC2046
+    echo "$line dups=$dups server_cpu_ms=$((after - before)) rss_mib=\"$(rss_mib "$SERVER_PID")\" load=$load_before/$(load1)" \
+        | tee -a "$RESULTS" >&2
+}
+
+print_table() {
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+    printf '%-16s %7s %5s %9s %8s %8s %8s %8s %7s %9s %12s %11s %11s\n' \
+        receiver senders dups 'req/s' p50_ms p90_ms p99_ms max_ms not_ok rows_check 'cpu_us/req' 'rss_peak/now' 'load1 b/a'
+    while read -r line; do
+        local -A f=()
+        for kv in $line; do [[ $kv == *=* ]] && f[${kv%%=*}]=${kv#*=}; done
+        local rss=${line#*rss_mib=\"}
+        rss=${rss%%\"*}
+        local cpu_per=$(( ${f[requests]} > 0 ? ${f[server_cpu_ms]} * 1000 / ${f[requests]} : 0 ))
+        printf '%-16s %7s %5s %9s %8s %8s %8s %8s %7s %9s %12s %11s %11s\n' \
+            "${f[label]}" "${f[senders]}" "${f[dups]}" "${f[rps]}" "${f[p50_ms]}" "${f[p90_ms]}" \
+            "${f[p99_ms]}" "${f[max_ms]}" "${f[not_ok]}" "${f[check]}" "$cpu_per" \
+            "${rss// //} MiB" "${f[load]}"
+    done <"$RESULTS"
+    echo "(cpu_us/req: the receiver's own CPU time (all its processes; not the database's) over the"
+    echo " whole point including warm-up, divided by measured requests; an upper bound.)"
+}
+
+soak() {
+    local seconds=${1:-300} db log
+    db=$(fresh_pg_database soak)
+    log="$WORK/hookbox-soak.log"
+    start_hookbox "$db" "$log"
+    echo "soak: Hookbox on Postgres, 64 senders, $seconds s; RSS every 5 s (MiB: peak current; load1)"
+    target/release/hookbox-loadgen --url "http://127.0.0.1:$HOOKBOX_PORT/api/webhooks/llm-callback" \
+        --secret "$SECRET" -c 64 --duration-secs "$seconds" --warmup-secs 0 --callbacks 100000 \
+        --sign-beyond --database-url "$db" --label soak >"$WORK/soak-loadgen.log" &
+    local gen=$! start=$SECONDS
+    while kill -0 "$gen" 2>/dev/null; do
+        printf 't=%4ss rss=%s load1=%s\n' "$((SECONDS - start))" "$(rss_mib "$SERVER_PID")" "$(load1)"
+        sleep 5
+    done
+    wait "$gen" || echo "load generator reported a failure" >&2
+    cat "$WORK/soak-loadgen.log"
+    stop_server
+    grep 'callback writer' "$log" || true
+}
+
+if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
+    echo "building release binaries…"
+    cargo build --release --bins --quiet
+fi
+
+if [[ ${1:-} == soak ]]; then
+    soak "${2:-300}"
+    exit 0
+fi
+
+: >"$RESULTS"
+echo "machine: $(nproc) cores; uptime: $(uptime)"
+
+db=$(fresh_pg_database pg)
+start_hookbox "$db" "$WORK/hookbox-pg.log"
+for c in $SENDERS; do measure hookbox-postgres "$HOOKBOX_PORT" "$db" "$c" 0; done
+measure hookbox-postgres "$HOOKBOX_PORT" "$db" 16 "$DUPLICATES"
+stop_server
+grep 'callback writer' "$WORK/hookbox-pg.log" >&2 || true
+
+sqlite="sqlite://$WORK/bench.db"
+start_hookbox "$sqlite" "$WORK/hookbox-sqlite.log"
+for c in $SENDERS; do measure hookbox-sqlite "$HOOKBOX_PORT" "$sqlite" "$c" 0; done
+measure hookbox-sqlite "$HOOKBOX_PORT" "$sqlite" 16 "$DUPLICATES"
+stop_server
+grep 'callback writer' "$WORK/hookbox-sqlite.log" >&2 || true
+
+if [[ ${SKIP_NODE:-0} != 1 ]]; then
+    echo "installing the reference receiver (npm ci)…"
+    (cd bench/reference && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    db=$(fresh_pg_database node)
+    start_node "$db" "$WORK/node.log"
+    for c in $SENDERS; do measure node-fastify-pg "$NODE_PORT" "$db" "$c" 0; done
+    measure node-fastify-pg "$NODE_PORT" "$db" 16 "$DUPLICATES"
+    stop_server
+fi
+
+print_table
+echo "uptime after: $(uptime)"

@@ -1,0 +1,171 @@
+//! Polling benchmark (not a test): seeds N callbacks (default 1,000,000) and 10 admins who have
+//! viewed 0%, 10%, … 90% of them, starts the real server, and measures over HTTP, one request
+//! at a time, the dashboard's poll (`check` after a cursor 100 rows behind the head), history
+//! filtered by status, and a callback's detail. Prints p50/p99 per operation.
+//!
+//!     cargo run --release --bin hookbox-bench-polling -- --database-url postgres://…/db
+//!
+//! Seeding bypasses the callback writer: use a database of its own.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use hookbox::admin::cursor::Cursor;
+use hookbox::auth::{accounts, password::Password, AuthSettings};
+use hookbox::ingest::secrets::SecretSet;
+use hookbox::ingest::source::{Source, Sources};
+use hookbox::startup::{Application, Settings};
+use hookbox::store::writer::BatchLimits;
+use hookbox::store::{callbacks, migrate, seed, DatabaseUrl, Db, PoolSettings};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: i64,
+    #[arg(long, default_value_t = 2000)]
+    iterations: usize,
+}
+
+const USERS: i64 = 10;
+const SEED_BATCH: i64 = 50_000;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// An operation's name and how to build its request path for iteration `i`.
+type Operation = (&'static str, Box<dyn Fn(usize) -> String>);
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
+    let url = DatabaseUrl::parse(&args.database_url)?;
+    migrate::run_pending(&url).await?;
+    let pool = PoolSettings {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(30),
+    };
+    let db = Db::connect(&url, &pool)?;
+    let tokens = prepare(&db, args.rows).await?;
+
+    let settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        workers: Some(2),
+        database_url: url.clone(),
+        pool,
+        sources: Sources::new([Source::llm_callback(SecretSet::parse_list(
+            "bench:bench-secret-0123456789",
+            "bench",
+        )?)]),
+        sources_loader: None,
+        body_timeout: Duration::from_secs(10),
+        shutdown_timeout: Duration::from_secs(1),
+        handle_signals: false,
+        batch: BatchLimits::default(),
+        auth: AuthSettings::default(),
+        dashboard: hookbox::dashboard::DashboardSettings::default(),
+        ops: hookbox::operations::OpsSettings::default(),
+    };
+    let app = Application::build(settings).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let head = callbacks::count(&db).await?;
+    let near_head = Cursor::at(head - 100).encode();
+    println!(
+        "backend {}, {head} callbacks, {USERS} users, {} iterations per operation",
+        db.backend_name(),
+        args.iterations
+    );
+    let ops: [Operation; 4] = [
+        (
+            "check (after a cursor 100 rows behind the head, limit 20)",
+            Box::new(move |_| format!("/api/admin/llm-callbacks/check?after={near_head}&limit=20")),
+        ),
+        (
+            "check (no cursor: latest 20 unviewed + head)",
+            Box::new(|_| "/api/admin/llm-callbacks/check?limit=20".to_owned()),
+        ),
+        (
+            "history (status=failed, limit 50, random page)",
+            Box::new(move |_| {
+                let before = Cursor::at(rand::random_range(1..=head)).encode();
+                format!("/api/admin/llm-callbacks?status=failed&limit=50&before={before}")
+            }),
+        ),
+        (
+            "detail (random id)",
+            Box::new(move |_| format!("/api/admin/llm-callbacks/{}", rand::random_range(1..=head))),
+        ),
+    ];
+    for (name, path) in &ops {
+        let mut samples = Vec::with_capacity(args.iterations);
+        for i in 0..(args.iterations + 50) {
+            let token = &tokens[i % tokens.len()];
+            let started = Instant::now();
+            let response = client
+                .get(format!("{base}{}", path(i)))
+                .bearer_auth(token)
+                .send()
+                .await?;
+            let status = response.status();
+            response.bytes().await?;
+            if !status.is_success() {
+                return Err(format!("{name}: HTTP {status}").into());
+            }
+            if i >= 50 {
+                samples.push(started.elapsed());
+            }
+        }
+        samples.sort();
+        let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+        println!(
+            "{name:<60} p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms",
+            ms(at(0.50)),
+            ms(at(0.99)),
+            ms(at(1.0))
+        );
+    }
+    handle.stop(true).await;
+    server.await??;
+    Ok(())
+}
+
+/// Seeds what is missing and returns one API token per benchmark user.
+async fn prepare(db: &Db, rows: i64) -> Result<Vec<String>, BoxError> {
+    let existing = callbacks::count(db).await?;
+    let started = Instant::now();
+    let mut from = existing + 1;
+    while from <= rows {
+        let to = (from + SEED_BATCH - 1).min(rows);
+        seed::callbacks(db, from, to).await?;
+        eprint!("\rseeded {to} callbacks");
+        from = to + 1;
+    }
+    if existing < rows {
+        eprintln!(" in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    let mut tokens = Vec::new();
+    for k in 0..USERS {
+        let name = format!("bench-{k}");
+        if hookbox::store::users::find_by_name(db, &name)
+            .await?
+            .is_none()
+        {
+            accounts::add_user(db, &name, Password::parse("bench-password".into())?, true).await?;
+            let user = hookbox::store::users::find_by_name(db, &name)
+                .await?
+                .ok_or("user just added")?;
+            // User k has viewed k tenths of everything, spread over the whole table.
+            seed::views(db, user.id, 10, k).await?;
+            eprintln!("user {name} has viewed {}0% of the callbacks", k);
+        }
+        let (_, token) = accounts::create_token(db, &name, "bench").await?;
+        tokens.push(token.expose().to_owned());
+    }
+    Ok(tokens)
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,116 @@
+//! The dashboard in a real headless Chromium against the real server.
+
+use std::time::Duration;
+
+use hookbox::dashboard::DashboardSettings;
+use serde_json::json;
+
+use crate::helpers::browser::Browser;
+use crate::helpers::*;
+
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub async fn sqlite_app(poll: Duration) -> (TestApp, TestDb) {
+    let db = TestDb::create(Backend::Sqlite).await.expect("sqlite works");
+    let dashboard = DashboardSettings {
+        poll_interval: poll,
+        ..DashboardSettings::default()
+    };
+    let app = TestApp::spawn_with(
+        &db,
+        AppOptions {
+            dashboard,
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    (app, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_page_runs_its_script_under_the_content_security_policy() {
+    let (app, _db) = sqlite_app(Duration::from_secs(10)).await;
+    let Some(browser) = Browser::start("login_page_csp", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            browser.goto("/login?reason=expired").await;
+            // login.js focuses the username field and shows the reason: both prove that the
+            // module loaded and ran under `script-src 'self'`.
+            browser
+                .wait_until(
+                    "document.activeElement?.id === 'username'",
+                    WAIT,
+                    "login.js to run",
+                )
+                .await;
+            let message = browser.text("#login-message").await;
+            assert_eq!(message, "Your session has expired. Please sign in again.");
+            let styled = browser
+                .js(
+                    "return getComputedStyle(document.querySelector('.login-card')).borderRadius",
+                    vec![],
+                )
+                .await;
+            assert_eq!(styled, json!("12px"), "app.css must apply");
+
+            browser.type_into("#username", "admin").await;
+            browser.click("#login-submit").await;
+            browser
+                .wait_until(
+                    "!document.querySelector('#login-error').hidden",
+                    WAIT,
+                    "the form error",
+                )
+                .await;
+            assert_eq!(
+                browser.text("#login-error").await,
+                "Enter your username and password."
+            );
+            browser.assert_no_dialog("on the login page").await;
+        })
+        .await;
+    browser.close().await;
+}
+
+pub const POLL: Duration = Duration::from_millis(2000);
+
+/// Signs in as the first admin through the login form and waits for the dashboard.
+pub async fn login(browser: &Browser) {
+    browser.goto("/login").await;
+    browser
+        .wait_until(
+            "document.activeElement?.id === 'username'",
+            WAIT,
+            "the login form",
+        )
+        .await;
+    browser.type_into("#username", "admin").await;
+    browser.type_into("#password", ADMIN_PASSWORD).await;
+    browser.click("#login-submit").await;
+    browser
+        .wait_until(
+            "location.pathname === '/' && document.body.dataset.state === 'ready'",
+            WAIT,
+            "the dashboard after signing in",
+        )
+        .await;
+}
+
+/// GET `path` on the API with the browser's session cookie; asserts 200.
+pub async fn api_get(app: &TestApp, browser: &Browser, path: &str) -> serde_json::Value {
+    let cookie = browser
+        .client
+        .get_named_cookie("hookbox_session")
+        .await
+        .expect("the browser holds a session cookie");
+    let response = app
+        .client
+        .get(app.url(path))
+        .header("cookie", format!("hookbox_session={}", cookie.value()))
+        .send()
+        .await
+        .expect("request reaches the server");
+    json_with_status(response, 200).await
+}

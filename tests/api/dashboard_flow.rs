@@ -1,0 +1,561 @@
+//! The dashboard's main paths in a real browser against the real admin API: a signed callback
+//! becomes a toast, opens in the detail view, counts as viewed; history filters; sign-out and
+//! an ended session.
+
+use std::time::Duration;
+
+use fantoccini::key::Key;
+use fantoccini::Locator;
+use serde_json::{json, Value};
+
+use crate::dashboard_browser::{api_get, login, sqlite_app, POLL, WAIT};
+use crate::helpers::browser::Browser;
+use crate::helpers::*;
+
+/// A toast must show within one poll interval of the callback being stored; the slack covers
+/// the request, the rendering and a busy CI machine, and is still below the default 10 s.
+const ONE_POLL: Duration = Duration::from_millis(POLL.as_millis() as u64 + 3000);
+
+async fn send(app: &TestApp, body: Value) -> i64 {
+    let json = json_with_status(app.post_signed(&body.to_string()).await, 200).await;
+    json["id"].as_i64().expect("numeric id")
+}
+
+fn callback(job: &str, event: &str, workflow: &str, status: &str, error: Option<&str>) -> Value {
+    let mut body = json!({
+        "job_id": job, "event": event, "workflow_name": workflow, "status": status,
+        "timestamp": "2026-11-23T10:00:00Z",
+        "result": { "partial": true, "tokens": 42, "pages": ["intro", "summary"] },
+    });
+    if let Some(error) = error {
+        body["error_message"] = json!(error);
+    }
+    body
+}
+
+async fn wait_poller_ready(browser: &Browser) {
+    browser
+        .wait_until(
+            "localStorage.getItem('hookbox.cursor.admin')",
+            WAIT,
+            "the first check",
+        )
+        .await;
+}
+
+async fn press_escape(browser: &Browser) {
+    let active = browser
+        .client
+        .active_element()
+        .await
+        .expect("a focused element");
+    active
+        .send_keys(&Key::Escape)
+        .await
+        .expect("Escape reaches the page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_callback_toasts_opens_in_detail_and_is_then_viewed() {
+    let (app, _db) = sqlite_app(POLL).await;
+    let Some(browser) = Browser::start("toast_detail_viewed", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            login(&browser).await;
+            browser
+                .wait_until(
+                    "!document.querySelector('#inbox-empty').hidden",
+                    WAIT,
+                    "the empty state",
+                )
+                .await;
+            let empty = browser.text("#inbox-empty").await;
+            assert!(
+                empty.contains("No callbacks yet") && empty.contains("hookbox send-test"),
+                "{empty}"
+            );
+            assert_eq!(browser.text("#unread-count").await, "0");
+            wait_poller_ready(&browser).await;
+
+            let id = send(
+                &app,
+                callback(
+                    "job-e2e-1",
+                    "workflow.failed",
+                    "summarize-report",
+                    "failed",
+                    Some("model timeout"),
+                ),
+            )
+            .await;
+            browser
+                .wait_until(
+                    "document.querySelector('.toast .toast-view')",
+                    ONE_POLL,
+                    "a toast within one poll interval",
+                )
+                .await;
+            let toast = browser.text(".toast").await;
+            for expected in [
+                "workflow.failed",
+                "summarize-report",
+                "job-e2e-1",
+                "failed",
+                "✕",
+                "model timeout",
+                "View details",
+            ] {
+                assert!(
+                    toast.contains(expected),
+                    "toast lacks {expected:?}: {toast}"
+                );
+            }
+            assert!(
+                toast.contains("just now") || toast.contains("s ago"),
+                "toast shows no age: {toast}"
+            );
+            let class = browser
+                .js("return document.querySelector('.toast').className", vec![])
+                .await;
+            assert!(
+                class.as_str().unwrap().contains("toast-failure"),
+                "failure colour: {class}"
+            );
+            browser
+                .wait_until(
+                    "document.title === '(1) Hookbox'",
+                    WAIT,
+                    "the count in the title",
+                )
+                .await;
+            assert_eq!(browser.text("#unread-count").await, "1");
+
+            browser.click(".toast .toast-view").await;
+            browser
+                .wait_until(
+                    "document.querySelector('#panel[open] .json-tree')",
+                    WAIT,
+                    "the detail view",
+                )
+                .await;
+            assert_eq!(browser.text(".detail-event").await, "workflow.failed");
+            assert_eq!(browser.text(".detail-job").await, "job-e2e-1");
+            assert_eq!(browser.text(".detail-workflow").await, "summarize-report");
+            assert_eq!(browser.text(".detail-error").await, "model timeout");
+            let signature = browser.text(".signature").await;
+            for expected in ["Signature verified", "hmac-sha256-hex", "primary"] {
+                assert!(
+                    signature.contains(expected),
+                    "signature lacks {expected:?}: {signature}"
+                );
+            }
+            let fields = browser.text(".fields").await;
+            for expected in ["127.0.0.1", "llm-callback", "application/json", "sha256="] {
+                assert!(
+                    fields.contains(expected),
+                    "fields lack {expected:?}: {fields}"
+                );
+            }
+            let tree = browser.text(".json-tree").await;
+            for expected in ["result", "tokens", "42", "pages", "partial", "true"] {
+                assert!(tree.contains(expected), "tree lacks {expected:?}: {tree}");
+            }
+
+            // Viewed: the counter drops, and the API agrees.
+            browser
+                .wait_until("document.title === 'Hookbox'", WAIT, "the count to drop")
+                .await;
+            assert_eq!(browser.text("#unread-count").await, "0");
+            let detail = api_get(&app, &browser, &format!("/api/admin/llm-callbacks/{id}")).await;
+            assert!(
+                detail["viewed_at"].is_string(),
+                "the API must say viewed: {detail}"
+            );
+            let check = api_get(&app, &browser, "/api/admin/llm-callbacks/check").await;
+            assert_eq!(check["unviewed_count"], 0, "{check}");
+
+            // The tree folds, and Esc closes the panel.
+            browser.click_button_with_text("Collapse all").await;
+            let open = browser
+                .js(
+                    "return document.querySelectorAll('.json-tree details[open]').length",
+                    vec![],
+                )
+                .await;
+            assert_eq!(open, json!(1), "only the root stays open");
+            browser.click_button_with_text("Expand all").await;
+            assert!(browser.text(".json-tree").await.contains("intro"));
+            press_escape(&browser).await;
+            browser
+                .wait_until(
+                    "!document.querySelector('#panel').open",
+                    WAIT,
+                    "Esc to close the panel",
+                )
+                .await;
+
+            // A burst becomes one summary toast rather than a wall.
+            browser
+                .js(
+                    "document.querySelectorAll('.toast').forEach(t => t.remove())",
+                    vec![],
+                )
+                .await;
+            for n in 0..5 {
+                send(
+                    &app,
+                    callback(
+                        &format!("job-burst-{n}"),
+                        "workflow.completed",
+                        "batch",
+                        "completed",
+                        None,
+                    ),
+                )
+                .await;
+            }
+            browser
+                .wait_until(
+                    "document.querySelector('.toast-summary')",
+                    ONE_POLL,
+                    "a summary toast",
+                )
+                .await;
+            assert_eq!(
+                browser
+                    .js("return document.querySelectorAll('.toast').length", vec![])
+                    .await,
+                json!(1)
+            );
+            assert!(browser
+                .text(".toast-summary")
+                .await
+                .contains("5 new callbacks"));
+            browser
+                .wait_until("document.title === '(5) Hookbox'", WAIT, "five unread")
+                .await;
+            browser.assert_no_dialog("after the flow").await;
+        })
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_filters_narrow_the_table_and_live_in_the_url() {
+    let (app, _db) = sqlite_app(POLL).await;
+    send(
+        &app,
+        callback(
+            "job-h1",
+            "workflow.completed",
+            "summarize",
+            "completed",
+            None,
+        ),
+    )
+    .await;
+    send(
+        &app,
+        callback(
+            "job-h2",
+            "workflow.failed",
+            "translate",
+            "failed",
+            Some("quota exceeded"),
+        ),
+    )
+    .await;
+    send(
+        &app,
+        callback(
+            "job-h3",
+            "workflow.failed",
+            "summarize",
+            "failed",
+            Some("timeout"),
+        ),
+    )
+    .await;
+    let Some(browser) = Browser::start("history_filters", &app.address).await else {
+        return;
+    };
+    let rows = "document.querySelectorAll('#history-rows tr').length";
+    browser
+        .check(async {
+            login(&browser).await;
+            browser.click("#tab-history").await;
+            browser.wait_until(&format!("{rows} === 3"), WAIT, "three rows").await;
+            assert!(browser.text("#history-rows tr").await.contains("job-h3"), "newest first");
+            assert_eq!(browser.js("return document.querySelectorAll('.row-unread').length", vec![]).await, json!(3));
+
+            let status = browser.client.find(Locator::Css("select[name=status]")).await.unwrap();
+            status.select_by_value("failed").await.unwrap();
+            browser.wait_until(&format!("{rows} === 2"), WAIT, "the status filter").await;
+            let table = browser.text("#history-rows").await;
+            assert!(!table.contains("job-h1") && table.contains("job-h2"), "{table}");
+            let workflow = browser.client.find(Locator::Css("select[name=workflow_name]")).await.unwrap();
+            workflow.select_by_value("translate").await.unwrap();
+            browser.wait_until(&format!("{rows} === 1"), WAIT, "both filters").await;
+            let url = browser.client.current_url().await.unwrap().to_string();
+            assert!(url.contains("tab=history") && url.contains("status=failed") && url.contains("workflow_name=translate"), "{url}");
+
+            // The URL alone restores the view.
+            browser.goto(&url[app.address.len()..]).await;
+            browser.wait_until(&format!("document.body.dataset.state === 'ready' && {rows} === 1"), WAIT, "the restored view").await;
+            assert_eq!(browser.js("return document.querySelector('select[name=status]').value", vec![]).await, json!("failed"));
+            assert!(browser.text("#history-rows").await.contains("job-h2"));
+
+            browser.click("#filters button[type=reset]").await;
+            browser.wait_until(&format!("{rows} === 3"), WAIT, "cleared filters").await;
+            browser.type_into("input[name=q]", "job-h3").await;
+            browser.wait_until(&format!("{rows} === 1"), WAIT, "the text search").await;
+            assert!(browser.text("#history-rows").await.contains("timeout"));
+
+            // Open by keyboard-reachable button; Esc closes and gives focus back.
+            browser.js("document.querySelector('#history-rows .row-open').focus()", vec![]).await;
+            browser.click("#history-rows .row-open").await;
+            browser.wait_until("document.querySelector('#panel[open] .json-tree')", WAIT, "the detail").await;
+            press_escape(&browser).await;
+            browser.wait_until("!document.querySelector('#panel').open", WAIT, "the panel to close").await;
+            browser
+                .wait_until("document.activeElement?.classList.contains('row-open')", WAIT, "focus back on the row")
+                .await;
+            browser.wait_until("document.querySelectorAll('.row-unread').length === 0", WAIT, "the row marked read").await;
+
+            // The job timeline warns about conflicting outcomes.
+            send(&app, callback("job-h3", "workflow.completed", "summarize", "completed", None)).await;
+            browser.click("#history-rows .row-job").await;
+            browser.wait_until("document.querySelectorAll('.timeline-step').length === 2", WAIT, "the timeline").await;
+            assert!(browser.text(".timeline-conflict").await.contains("Conflicting outcomes"));
+            press_escape(&browser).await;
+
+            browser.click("#filters button[type=reset]").await;
+            browser.wait_until(&format!("{rows} === 4"), WAIT, "all rows").await;
+            browser.click("#history-mark-all").await;
+            browser.wait_until("document.querySelectorAll('.row-unread').length === 0 && document.title === 'Hookbox'", WAIT, "all read").await;
+            let check = api_get(&app, &browser, "/api/admin/llm-callbacks/check").await;
+            assert_eq!(check["unviewed_count"], 0, "{check}");
+        })
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_and_an_ended_session_return_to_the_login_page() {
+    let (app, _db) = sqlite_app(POLL).await;
+    let Some(browser) = Browser::start("logout_expiry", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            browser.goto("/").await;
+            browser
+                .wait_until("location.pathname === '/login'", WAIT, "no session → login")
+                .await;
+            browser.type_into("#username", "admin").await;
+            browser.type_into("#password", "not-the-password").await;
+            browser.click("#login-submit").await;
+            browser
+                .wait_until(
+                    "!document.querySelector('#login-error').hidden",
+                    WAIT,
+                    "the error",
+                )
+                .await;
+            assert_eq!(
+                browser.text("#login-error").await,
+                "Wrong username or password."
+            );
+
+            login(&browser).await;
+            let cookie = session_cookie(&browser).await;
+            browser.click("#logout").await;
+            browser
+                .wait_until("location.pathname === '/login'", WAIT, "the login page")
+                .await;
+            assert_eq!(browser.text("#login-message").await, "You are signed out.");
+            let me = app
+                .client
+                .get(app.url("/api/auth/me"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(me.status(), 401, "the session must be gone server-side");
+
+            // A session that ends while the page is open (here: deleted server-side).
+            login(&browser).await;
+            let cookie = session_cookie(&browser).await;
+            let logout = app
+                .client
+                .post(app.url("/api/auth/logout"))
+                .header("cookie", &cookie)
+                .header("origin", &app.address)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(logout.status(), 200);
+            browser
+                .wait_until(
+                    "location.pathname === '/login'",
+                    ONE_POLL,
+                    "the next poll to notice",
+                )
+                .await;
+            browser
+                .wait_until(
+                    "!document.querySelector('#login-message').hidden",
+                    WAIT,
+                    "the message",
+                )
+                .await;
+            assert_eq!(
+                browser.text("#login-message").await,
+                "Your session has expired. Please sign in again."
+            );
+        })
+        .await;
+    browser.close().await;
+}
+
+async fn session_cookie(browser: &Browser) -> String {
+    let cookie = browser
+        .client
+        .get_named_cookie("hookbox_session")
+        .await
+        .expect("session cookie");
+    format!("hookbox_session={}", cookie.value())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_shows_a_quiet_reconnecting_state() {
+    let (app, _db) = sqlite_app(POLL).await;
+    let Some(browser) = Browser::start("reconnecting", &app.address).await else {
+        return;
+    };
+    let page = &browser;
+    page.check(async move {
+        let browser = page;
+        login(browser).await;
+        wait_poller_ready(browser).await;
+        let hidden = browser
+            .js(
+                "return document.querySelector('#conn-status').hidden",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            hidden,
+            json!(true),
+            "no reconnecting state while the server answers"
+        );
+        app.stop().await;
+        browser
+            .wait_until(
+                "!document.querySelector('#conn-status').hidden",
+                ONE_POLL,
+                "the reconnecting state",
+            )
+            .await;
+        assert_eq!(browser.text("#conn-status").await, "Reconnecting…");
+        assert_eq!(
+            browser.js("return location.pathname", vec![]).await,
+            json!("/"),
+            "stays on the page"
+        );
+    })
+    .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_share_the_cursor_and_do_not_toast_the_same_callback_again() {
+    let (app, _db) = sqlite_app(POLL).await;
+    let Some(browser) = Browser::start("two_tabs", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            login(&browser).await;
+            wait_poller_ready(&browser).await;
+            let first = browser.client.window().await.unwrap();
+            let second = browser.client.new_window(false).await.unwrap().handle;
+            browser
+                .client
+                .switch_to_window(second.clone())
+                .await
+                .unwrap();
+            browser.goto("/").await;
+            browser
+                .wait_until(
+                    "document.body.dataset.state === 'ready'",
+                    WAIT,
+                    "the second tab",
+                )
+                .await;
+
+            send(
+                &app,
+                callback(
+                    "job-tabs",
+                    "workflow.completed",
+                    "summarize",
+                    "completed",
+                    None,
+                ),
+            )
+            .await;
+            let count = "document.querySelectorAll('.toast').length";
+            let mut toasts = Vec::new();
+            // Several poll intervals: each tab polls a few times with the shared cursor.
+            tokio::time::sleep(POLL * 4).await;
+            for window in [first.clone(), second.clone()] {
+                browser.client.switch_to_window(window).await.unwrap();
+                toasts.push(
+                    browser
+                        .js(&format!("return {count}"), vec![])
+                        .await
+                        .as_u64()
+                        .unwrap(),
+                );
+            }
+            eprintln!("toasts per tab: {toasts:?}");
+            let total: u64 = toasts.iter().sum();
+            assert!(
+                (1..=2).contains(&total),
+                "one callback, toasted {toasts:?} times across two tabs"
+            );
+            let cursors = {
+                let mut seen = Vec::new();
+                for window in [first.clone(), second.clone()] {
+                    browser.client.switch_to_window(window).await.unwrap();
+                    seen.push(
+                        browser
+                            .js(
+                                "return localStorage.getItem('hookbox.cursor.admin')",
+                                vec![],
+                            )
+                            .await,
+                    );
+                }
+                seen
+            };
+            assert_eq!(cursors[0], cursors[1], "the tabs share one cursor");
+
+            // Later polls never toast it again, in either tab.
+            tokio::time::sleep(POLL * 3).await;
+            for (window, before) in [first, second].into_iter().zip(toasts) {
+                browser.client.switch_to_window(window).await.unwrap();
+                let now = browser
+                    .js(&format!("return {count}"), vec![])
+                    .await
+                    .as_u64()
+                    .unwrap();
+                assert_eq!(now, before, "a tab toasted the same callback again");
+            }
+        })
+        .await;
+    browser.close().await;
+}

@@ -1,0 +1,189 @@
+//! The batching writer on its own, against real databases: what each delivery of a batch is
+//! answered, and that one row the database refuses does not fail the others.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use futures_util::future::join_all;
+use hookbox::store::callbacks::{self, NewCallback};
+use hookbox::store::writer::{BatchLimits, CallbackWriter, StoreOutcome};
+use hookbox::store::{migrate, Db, PoolSettings, StoreError, CALLBACK_ORDER_LOCK};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{on_both_backends, Backend, TestDb};
+
+fn delivery(key: &str, body: &str) -> NewCallback {
+    let now = Utc::now().naive_utc();
+    NewCallback {
+        source: "llm-callback".into(),
+        delivery_key: key.into(),
+        callback_id: format!("job-{key}"),
+        event: "workflow.completed".into(),
+        workflow_name: None,
+        status: Some("completed".into()),
+        error_message: None,
+        sent_at: None,
+        body: body.as_bytes().to_vec(),
+        body_sha256: hex::encode(Sha256::digest(body.as_bytes())),
+        preview: body.chars().take(20).collect(),
+        payload_size: body.len() as i32,
+        signature_verdict: "verified".into(),
+        signature_scheme: "hmac-sha256".into(),
+        signature_header: "sha256=00".into(),
+        secret_label: "primary".into(),
+        verified_at: now,
+        received_at: now,
+        remote_addr: None,
+        user_agent: None,
+        content_type: None,
+    }
+}
+
+async fn start_writer(test_db: &TestDb) -> (Db, CallbackWriter) {
+    migrate::run_pending(&test_db.url)
+        .await
+        .expect("migrations run");
+    let settings = PoolSettings {
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(5),
+    };
+    let db = Db::connect(&test_db.url, &settings).expect("pool builds");
+    let (writer, _task) = CallbackWriter::start(db.clone(), BatchLimits::default());
+    (db, writer)
+}
+
+on_both_backends! {
+    async fn concurrent_copies_of_one_delivery_store_one_row_and_one_new_answer(test_db) {
+        let (db, writer) = start_writer(&test_db).await;
+        let copies = (0..20).map(|_| writer.store(delivery("same", "{}")));
+        let answers: Vec<StoreOutcome> = join_all(copies)
+            .await
+            .into_iter()
+            .map(|a| a.expect("every copy is stored or recognised"))
+            .collect();
+        assert_eq!(answers.iter().filter(|a| !a.duplicate).count(), 1, "{answers:?}");
+        assert!(answers.iter().all(|a| a.id == answers[0].id), "one row id for all: {answers:?}");
+        assert!(answers.iter().all(|a| !a.body_differs));
+        assert_eq!(callbacks::count(&db).await.unwrap(), 1);
+        let stats = writer.stats();
+        assert_eq!(stats.rows, 20, "every delivery is counted: {stats:?}");
+        assert!((1..=20).contains(&stats.batches), "{stats:?}");
+    }
+
+    async fn a_redelivery_with_another_body_keeps_the_first_and_reports_it(test_db) {
+        let (db, writer) = start_writer(&test_db).await;
+        let first = writer.store(delivery("k", r#"{"v":1}"#)).await.unwrap();
+        let second = writer.store(delivery("k", r#"{"v":2}"#)).await.unwrap();
+        assert!(!first.duplicate && second.duplicate && second.body_differs);
+        assert_eq!(first.id, second.id);
+        let stored = callbacks::find(&db, first.id).await.unwrap();
+        assert_eq!(stored.body, br#"{"v":1}"#.to_vec(), "the first body is kept");
+    }
+}
+
+/// Holds the writer's order lock from another connection so that deliveries queue up, then
+/// releases it: the queued deliveries are written as one batch.
+struct OrderLockHolder(AsyncPgConnection);
+
+impl OrderLockHolder {
+    async fn take(test_db: &TestDb) -> OrderLockHolder {
+        let url = match &test_db.url {
+            hookbox::store::DatabaseUrl::Postgres(url) => url.clone(),
+            other => panic!("a Postgres test database, not {other:?}"),
+        };
+        let mut conn = AsyncPgConnection::establish(&url).await.expect("connects");
+        conn.batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({CALLBACK_ORDER_LOCK})"
+        ))
+        .await
+        .expect("takes the lock");
+        OrderLockHolder(conn)
+    }
+
+    /// Waits until a writer transaction is blocked on the lock.
+    async fn wait_for_writer(&mut self) {
+        for _ in 0..500 {
+            let waiting: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)",
+            ))
+            .get_result(&mut self.0)
+            .await
+            .expect("pg_locks reads");
+            if waiting > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the writer never waited for the order lock");
+    }
+
+    async fn release(mut self) {
+        self.0
+            .batch_execute("COMMIT")
+            .await
+            .expect("releases the lock");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_row_the_database_refuses_fails_alone_and_in_batch_duplicates_stay_duplicates() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let (db, writer) = start_writer(&test_db).await;
+    let mut lock = OrderLockHolder::take(&test_db).await;
+    let blocker = tokio::spawn({
+        let writer = writer.clone();
+        async move { writer.store(delivery("blocker", "{}")).await }
+    });
+    lock.wait_for_writer().await;
+
+    // Postgres text cannot hold NUL: this row is refused, and only this one.
+    let mut refused = delivery("refused", "{}");
+    refused.preview = "nul\0inside".into();
+    let batch = [
+        delivery("a", "{}"),
+        refused,
+        delivery("a", "{}"),
+        delivery("b", "{}"),
+    ];
+    let queued: Vec<_> = batch
+        .into_iter()
+        .map(|d| {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.store(d).await })
+        })
+        .collect();
+    while writer.queued() < 4 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    lock.release().await;
+
+    assert!(!blocker.await.unwrap().unwrap().duplicate);
+    let mut answers = Vec::new();
+    for answer in queued {
+        answers.push(answer.await.unwrap());
+    }
+    assert!(
+        matches!(answers[1], Err(StoreError::Query(_))),
+        "the refused row is an error, never a success: {:?}",
+        answers[1]
+    );
+    // The two copies of `a` may have reached the queue in either order.
+    let a = answers[0].as_ref().expect("a is stored");
+    let a_again = answers[2].as_ref().expect("the copy of a is answered");
+    assert_eq!(a.id, a_again.id, "both copies of a name one row");
+    assert!(
+        a.duplicate != a_again.duplicate,
+        "exactly one copy is new: {a:?} {a_again:?}"
+    );
+    assert!(!answers[3].as_ref().expect("b is stored").duplicate);
+    assert_eq!(callbacks::count(&db).await.unwrap(), 3, "blocker, a and b");
+    let stats = writer.stats();
+    assert_eq!(
+        stats.fallbacks, 1,
+        "the four were one batch, retried one by one: {stats:?}"
+    );
+    assert_eq!(stats.largest_batch, 4, "{stats:?}");
+}
