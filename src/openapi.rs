@@ -24,9 +24,9 @@ use crate::auth::handlers as auth;
         views::view_all,
         jobs::job,
         facets::facets,
+        sources::reload_sources,
         rejections::rejections,
         crate::metrics::scrape,
-        sources::reload_sources,
         openapi_json,
     ),
     components(schemas(

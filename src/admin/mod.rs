@@ -30,8 +30,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/llm-callbacks/{id}", web::get().to(detail::detail))
             .route("/llm-callbacks/{id}/view", web::post().to(views::view))
             .route("/jobs/{job_id}", web::get().to(jobs::job))
-            .route("/rejections", web::get().to(rejections::rejections))
             .route("/sources/reload", web::post().to(sources::reload_sources))
+            .route("/rejections", web::get().to(rejections::rejections))
             .default_service(web::to(crate::http::not_found)),
     );
 }

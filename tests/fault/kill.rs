@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::database::{Backend, TestDb};
-use crate::load::{self, Message, Outcome};
+use crate::load::{self, Message};
 use crate::server::{rounds, stored, Server};
 
 async fn kill_rounds(backend: Backend) {
@@ -26,16 +26,7 @@ async fn kill_rounds(backend: Backend) {
         stop.store(true, Ordering::SeqCst);
         let sent = load.await.unwrap();
 
-        let acked: Vec<&Message> = sent
-            .iter()
-            .filter(|s| s.outcome == Outcome::Stored)
-            .map(|s| &s.message)
-            .collect();
-        let unacked: Vec<&Message> = sent
-            .iter()
-            .filter(|s| s.outcome != Outcome::Stored)
-            .map(|s| &s.message)
-            .collect();
+        let (acked, unacked) = load::split_by_answer(&sent);
         assert!(
             !acked.is_empty(),
             "round {round}: the load got some 200s before the kill"

@@ -148,6 +148,16 @@ pub async fn retry_until_stored(base: &str, messages: &[Message]) {
 
 /// Every message in `acked` is stored once with identical bytes; returns how many of the
 /// `unacked` were stored anyway (a 200 that never reached the sender).
+/// The messages that got a 200 (stored), and all the others.
+pub fn split_by_answer(sent: &[Sent]) -> (Vec<&Message>, Vec<&Message>) {
+    let (acked, unacked): (Vec<&Sent>, Vec<&Sent>) =
+        sent.iter().partition(|s| s.outcome == Outcome::Stored);
+    (
+        acked.into_iter().map(|s| &s.message).collect(),
+        unacked.into_iter().map(|s| &s.message).collect(),
+    )
+}
+
 pub fn check_acked(
     stored: &[(String, Vec<u8>)],
     acked: &[&Message],

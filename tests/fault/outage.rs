@@ -106,16 +106,7 @@ async fn a_database_outage_under_load_gives_503s_and_recovers_without_loss() {
         "every request got an HTTP answer"
     );
 
-    let acked: Vec<&Message> = sent
-        .iter()
-        .filter(|s| s.outcome == Outcome::Stored)
-        .map(|s| &s.message)
-        .collect();
-    let unacked: Vec<&Message> = sent
-        .iter()
-        .filter(|s| s.outcome != Outcome::Stored)
-        .map(|s| &s.message)
-        .collect();
+    let (acked, unacked) = load::split_by_answer(&sent);
     let rows = stored(&test_db.url).await;
     load::check_acked(&rows, &acked, &unacked);
     let retry: Vec<Message> = unacked.iter().map(|m| (*m).clone()).collect();

@@ -60,16 +60,7 @@ async fn sigterm_during_load(backend: Backend) {
     let exit = exit.expect("hookbox exits within 30 s of SIGTERM");
     assert!(exit.success(), "clean exit: {exit:?}");
 
-    let acked: Vec<&Message> = sent
-        .iter()
-        .filter(|s| s.outcome == Outcome::Stored)
-        .map(|s| &s.message)
-        .collect();
-    let unacked: Vec<&Message> = sent
-        .iter()
-        .filter(|s| s.outcome != Outcome::Stored)
-        .map(|s| &s.message)
-        .collect();
+    let (acked, unacked) = load::split_by_answer(&sent);
     let refused_http = sent
         .iter()
         .filter(|s| matches!(s.outcome, Outcome::Refused { .. }))

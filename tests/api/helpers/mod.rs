@@ -64,10 +64,10 @@ pub struct AppOptions {
     pub database_url: Option<DatabaseUrl>,
     pub body_timeout: Duration,
     pub acquire_timeout: Duration,
+    pub ops: OpsSettings,
     pub auth: AuthSettings,
     pub batch: BatchLimits,
     pub dashboard: DashboardSettings,
-    pub ops: OpsSettings,
     /// Serve these sources instead of the one `llm-callback` source with `secrets`.
     pub sources: Option<Sources>,
     /// Enables `POST /api/admin/sources/reload` with this loader.
