@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::SelectableHelper;
 use diesel::{ExpressionMethods, Insertable, OptionalExtension, QueryDsl, Queryable, Selectable};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{sessions, users};
 use super::{with_conn, Db, StoreError};
@@ -106,37 +106,49 @@ pub async fn set_password(
     password_hash: &str,
     at: NaiveDateTime,
 ) -> Result<bool, StoreError> {
+    // One transaction: a new password must never leave the old sessions alive.
     with_conn!(db, write, |conn| {
-        let id: Option<i64> = diesel::update(users::table.filter(users::username.eq(username)))
-            .set((
-                users::password_hash.eq(password_hash),
-                users::password_changed_at.eq(at),
-            ))
-            .returning(users::id)
-            .get_result(conn)
-            .await
-            .optional()?;
-        let Some(id) = id else { return Ok(false) };
-        diesel::delete(sessions::table.filter(sessions::user_id.eq(id)))
-            .execute(conn)
-            .await?;
-        Ok(true)
+        Ok(conn
+            .transaction(async |conn| {
+                let id: Option<i64> =
+                    diesel::update(users::table.filter(users::username.eq(username)))
+                        .set((
+                            users::password_hash.eq(password_hash),
+                            users::password_changed_at.eq(at),
+                        ))
+                        .returning(users::id)
+                        .get_result(conn)
+                        .await
+                        .optional()?;
+                let Some(id) = id else { return Ok(false) };
+                diesel::delete(sessions::table.filter(sessions::user_id.eq(id)))
+                    .execute(conn)
+                    .await?;
+                Ok::<_, DieselError>(true)
+            })
+            .await?)
     })
 }
 
 /// Disables the user and ends every session. Returns false for an unknown name.
 pub async fn disable(db: &Db, username: &str) -> Result<bool, StoreError> {
+    // One transaction: a disabled user must never keep a live session.
     with_conn!(db, write, |conn| {
-        let id: Option<i64> = diesel::update(users::table.filter(users::username.eq(username)))
-            .set(users::is_disabled.eq(true))
-            .returning(users::id)
-            .get_result(conn)
-            .await
-            .optional()?;
-        let Some(id) = id else { return Ok(false) };
-        diesel::delete(sessions::table.filter(sessions::user_id.eq(id)))
-            .execute(conn)
-            .await?;
-        Ok(true)
+        Ok(conn
+            .transaction(async |conn| {
+                let id: Option<i64> =
+                    diesel::update(users::table.filter(users::username.eq(username)))
+                        .set(users::is_disabled.eq(true))
+                        .returning(users::id)
+                        .get_result(conn)
+                        .await
+                        .optional()?;
+                let Some(id) = id else { return Ok(false) };
+                diesel::delete(sessions::table.filter(sessions::user_id.eq(id)))
+                    .execute(conn)
+                    .await?;
+                Ok::<_, DieselError>(true)
+            })
+            .await?)
     })
 }
