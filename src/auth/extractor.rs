@@ -105,12 +105,14 @@ async fn authenticate(
     let hash = token.hash();
     let now = Utc::now().naive_utc();
     if bearer {
-        if let Some((token_id, user)) = sessions::find_token(db, &hash).await? {
-            if user.is_disabled {
+        if let Some(found) = sessions::find_token(db, &hash).await? {
+            if found.user.is_disabled {
                 return Err(ApiError::Unauthenticated);
             }
-            sessions::touch_token(db, token_id, now).await?;
-            return Ok(from_user(user, Credential::ApiToken(token_id)));
+            if token_use_is_stale(found.last_used_at, now) {
+                sessions::touch_token(db, found.id, now).await?;
+            }
+            return Ok(from_user(found.user, Credential::ApiToken(found.id)));
         }
     }
     let session = sessions::find(db, &hash)
@@ -139,6 +141,14 @@ async fn authenticate(
     }
 }
 
+/// A script polling with a token every few seconds must not turn each read into a durable
+/// write: `last_used_at` is only refreshed once it is a minute old.
+const TOKEN_TOUCH_INTERVAL: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+fn token_use_is_stale(last_used_at: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
+    last_used_at.is_none_or(|last| now - last >= TOKEN_TOUCH_INTERVAL)
+}
+
 fn from_user(user: User, credential: Credential) -> AuthenticatedUser {
     AuthenticatedUser {
         id: user.id,
@@ -147,5 +157,20 @@ fn from_user(user: User, credential: Credential) -> AuthenticatedUser {
         created_at: user.created_at,
         last_login_at: user.last_login_at,
         credential,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn a_token_is_touched_when_never_used_or_a_minute_after_its_last_use() {
+        let now = Utc::now().naive_utc();
+        assert!(token_use_is_stale(None, now));
+        assert!(!token_use_is_stale(Some(now), now));
+        assert!(!token_use_is_stale(Some(now - TimeDelta::seconds(59)), now));
+        assert!(token_use_is_stale(Some(now - TimeDelta::seconds(60)), now));
     }
 }

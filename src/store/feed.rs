@@ -11,6 +11,7 @@ use diesel::{
 use diesel_async::RunQueryDsl;
 
 use super::schema::{callback_views, callbacks};
+use super::views::view_mark_of;
 use super::{with_conn, Db, StoreError};
 
 #[diesel::declare_sql_function]
@@ -18,8 +19,9 @@ extern "SQL" {
     fn lower(x: Nullable<Text>) -> Nullable<Text>;
 }
 
-/// Most unviewed rows counted; beyond this the count says "at least".
-pub const UNVIEWED_COUNT_CAP: i64 = 1000;
+/// How many of the newest callbacks above a user's watermark the unread count looks at; with
+/// more, the count says "at least".
+pub const UNVIEWED_COUNT_WINDOW: i64 = 1000;
 /// Most callbacks of one job returned.
 pub const JOB_CALLBACKS_MAX: i64 = 1000;
 /// Most distinct values per facet.
@@ -85,33 +87,63 @@ pub struct Facets {
     pub unviewed: UnviewedCount,
 }
 
+/// Not viewed by the user: above their "mark all read" watermark and not opened one by one.
 macro_rules! unviewed_by {
-    ($user_id:expr) => {
-        not(exists(
+    ($user_id:expr, $mark:expr) => {
+        callbacks::id.gt($mark).and(not(exists(
             callback_views::table
                 .filter(callback_views::user_id.eq($user_id))
                 .filter(callback_views::callback_id.eq(callbacks::id)),
-        ))
+        )))
     };
 }
 
-/// Counted from the newest down and capped, so it costs at most `UNVIEWED_COUNT_CAP + 1`
-/// probes once the newest rows are unviewed. A macro because the query runs on whichever
-/// backend's connection the caller holds.
+/// The unread count over the newest `UNVIEWED_COUNT_WINDOW` callbacks between the user's
+/// watermark and `head`: the window's size minus the user's marks inside it, two index range
+/// scans whose cost does not depend on how the user's marks are spread. Exact when the window
+/// holds every callback above the watermark, else a lower bound flagged `capped`.
 macro_rules! count_unviewed {
-    ($conn:expr, $user_id:expr) => {{
-        let ids: Vec<i64> = callbacks::table
-            .filter(unviewed_by!($user_id))
+    ($conn:expr, $user_id:expr, $mark:expr, $head:expr) => {{
+        let window: Vec<i64> = callbacks::table
+            .filter(callbacks::id.gt($mark))
+            .filter(callbacks::id.le($head))
             .select(callbacks::id)
             .order(callbacks::id.desc())
-            .limit(UNVIEWED_COUNT_CAP + 1)
+            .limit(UNVIEWED_COUNT_WINDOW + 1)
             .load($conn)
             .await?;
-        let count = ids.len() as i64;
-        UnviewedCount {
-            count: count.min(UNVIEWED_COUNT_CAP),
-            capped: count > UNVIEWED_COUNT_CAP,
+        let capped = window.len() as i64 > UNVIEWED_COUNT_WINDOW;
+        let in_window = &window[..window.len().min(UNVIEWED_COUNT_WINDOW as usize)];
+        match in_window.last() {
+            None => UnviewedCount {
+                count: 0,
+                capped: false,
+            },
+            Some(&oldest) => {
+                let viewed: i64 = callback_views::table
+                    .filter(callback_views::user_id.eq($user_id))
+                    .filter(callback_views::callback_id.ge(oldest))
+                    .filter(callback_views::callback_id.le($head))
+                    .count()
+                    .get_result($conn)
+                    .await?;
+                UnviewedCount {
+                    count: in_window.len() as i64 - viewed,
+                    capped,
+                }
+            }
         }
+    }};
+}
+
+/// The newest callback id (0 for an empty table).
+macro_rules! head_id {
+    ($conn:expr) => {{
+        let head: Option<i64> = callbacks::table
+            .select(max(callbacks::id))
+            .first($conn)
+            .await?;
+        head.unwrap_or(0)
     }};
 }
 
@@ -127,14 +159,11 @@ pub async fn check(
     limit: i64,
 ) -> Result<CheckPage, StoreError> {
     with_conn!(db, read, |conn| {
-        let head: Option<i64> = callbacks::table
-            .select(max(callbacks::id))
-            .first(conn)
-            .await?;
-        let head = head.unwrap_or(0).max(after.unwrap_or(0));
+        let head = head_id!(conn).max(after.unwrap_or(0));
+        let mark = view_mark_of!(conn, user_id);
         let base = callbacks::table
             .filter(callbacks::id.le(head))
-            .filter(unviewed_by!(user_id))
+            .filter(unviewed_by!(user_id, mark))
             .select(SummaryRow::as_select());
         let (items, has_more, next) = match after {
             Some(after) => {
@@ -162,7 +191,7 @@ pub async fn check(
                 (items, false, head)
             }
         };
-        let unviewed = count_unviewed!(conn, user_id);
+        let unviewed = count_unviewed!(conn, user_id, mark, head);
         Ok(CheckPage {
             items,
             has_more,
@@ -181,14 +210,15 @@ pub async fn history(
     limit: i64,
 ) -> Result<HistoryPage, StoreError> {
     with_conn!(db, read, |conn| {
+        let mark = view_mark_of!(conn, user_id);
         let mut query = callbacks::table
             .select((
                 SummaryRow::as_select(),
-                exists(
+                callbacks::id.le(mark).or(exists(
                     callback_views::table
                         .filter(callback_views::user_id.eq(user_id))
                         .filter(callback_views::callback_id.eq(callbacks::id)),
-                ),
+                )),
             ))
             .into_boxed();
         if let Some(before) = before {
@@ -288,7 +318,8 @@ pub async fn facets(db: &Db, user_id: i64) -> Result<Facets, StoreError> {
             .limit(FACET_VALUES_MAX)
             .load(conn)
             .await?;
-        let unviewed = count_unviewed!(conn, user_id);
+        let mark = view_mark_of!(conn, user_id);
+        let unviewed = count_unviewed!(conn, user_id, mark, head_id!(conn));
         Ok(Facets {
             workflow_names: workflow_names.into_iter().flatten().collect(),
             statuses: statuses.into_iter().flatten().collect(),

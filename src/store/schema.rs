@@ -86,6 +86,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    view_marks (user_id, up_to) {
+        user_id -> BigInt,
+        up_to -> BigInt,
+        viewed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(callback_views -> callbacks (callback_id));
@@ -94,5 +102,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
     api_tokens,
-    callback_views
+    callback_views,
+    view_marks
 );

@@ -118,17 +118,29 @@ pub async fn create_token(db: &Db, token: &NewApiToken<'_>) -> Result<i64, Store
     })
 }
 
-/// The user of a token that is not revoked, with the token's id.
-pub async fn find_token(db: &Db, token_hash: &str) -> Result<Option<(i64, User)>, StoreError> {
+/// A live API token and its user.
+pub struct FoundToken {
+    pub id: i64,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub user: User,
+}
+
+/// The user of a token that is not revoked, with the token's id and last use.
+pub async fn find_token(db: &Db, token_hash: &str) -> Result<Option<FoundToken>, StoreError> {
     with_conn!(db, read, |conn| {
         Ok(api_tokens::table
             .inner_join(users::table.on(users::id.eq(api_tokens::user_id)))
             .filter(api_tokens::token_hash.eq(token_hash))
             .filter(api_tokens::revoked_at.is_null())
-            .select((api_tokens::id, User::as_select()))
+            .select((api_tokens::id, api_tokens::last_used_at, User::as_select()))
             .first(conn)
             .await
-            .optional()?)
+            .optional()?
+            .map(|(id, last_used_at, user)| FoundToken {
+                id,
+                last_used_at,
+                user,
+            }))
     })
 }
 

@@ -1,14 +1,56 @@
-//! Per-user "viewed" marks. Idempotent by the (user_id, callback_id) primary key: concurrent
-//! marks of the same callback both succeed, one row remains.
+//! Per-user "viewed" state, kept two ways:
+//! - a mark per opened callback in `callback_views`, idempotent by its (user_id, callback_id)
+//!   primary key: concurrent marks of the same callback both succeed, one row remains;
+//! - "mark all read" as a watermark in `view_marks`: every callback with an id up to the user's
+//!   highest `up_to` is viewed. One row per advance, however many callbacks it covers.
+//!
+//! A callback is viewed by a user when either says so; it was first viewed at the earliest of
+//! its own mark and the marks covering it.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::{exists, not};
+use diesel::dsl::{max, min};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::{ExpressionMethods, IntoSql, OptionalExtension, QueryDsl};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
-use super::schema::{callback_views, callbacks};
+use super::schema::{callback_views, callbacks, view_marks};
 use super::{with_conn, Db, StoreError};
+
+/// The highest "mark all read" watermark of a user (0 without one). A macro because the query
+/// runs on whichever backend's connection the caller holds.
+macro_rules! view_mark_of {
+    ($conn:expr, $user_id:expr) => {{
+        let mark: Option<i64> = $crate::store::schema::view_marks::table
+            .filter($crate::store::schema::view_marks::user_id.eq($user_id))
+            .select(diesel::dsl::max($crate::store::schema::view_marks::up_to))
+            .first($conn)
+            .await?;
+        mark.unwrap_or(0)
+    }};
+}
+pub(crate) use view_mark_of;
+
+/// When a user first viewed a callback: its own mark or the earliest watermark covering it.
+macro_rules! first_viewed_at {
+    ($conn:expr, $user_id:expr, $callback_id:expr) => {{
+        let own: Option<NaiveDateTime> = callback_views::table
+            .find(($user_id, $callback_id))
+            .select(callback_views::viewed_at)
+            .first($conn)
+            .await
+            .optional()?;
+        let marked: Option<NaiveDateTime> = view_marks::table
+            .filter(view_marks::user_id.eq($user_id))
+            .filter(view_marks::up_to.ge($callback_id))
+            .select(min(view_marks::viewed_at))
+            .first($conn)
+            .await?;
+        match (own, marked) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }};
+}
 
 /// Marks one callback viewed; returns when it was first viewed, or `None` for an unknown id.
 pub async fn mark(
@@ -34,60 +76,69 @@ pub async fn mark(
             }
             Err(other) => return Err(other.into()),
         }
-        Ok(callback_views::table
-            .find((user_id, callback_id))
-            .select(callback_views::viewed_at)
-            .first(conn)
-            .await
-            .optional()?)
+        Ok(first_viewed_at!(conn, user_id, callback_id))
     })
 }
 
 /// Marks every callback with an id up to `up_to` viewed; returns how many were newly marked.
+///
+/// The watermark never passes the newest stored callback: a cursor ahead of it (from a client
+/// with a wrong clock of ids, or another server) must not mark callbacks nobody has seen yet.
+/// Every id up to the newest visible one is committed (the writer's order lock), so nothing can
+/// still appear below the watermark.
 pub async fn mark_up_to(
     db: &Db,
     user_id: i64,
     up_to: i64,
     now: NaiveDateTime,
-) -> Result<usize, StoreError> {
+) -> Result<u64, StoreError> {
     with_conn!(db, write, |conn| {
-        let unviewed = callbacks::table
-            .filter(callbacks::id.le(up_to))
-            .filter(not(exists(
-                callback_views::table
-                    .filter(callback_views::user_id.eq(user_id))
-                    .filter(callback_views::callback_id.eq(callbacks::id)),
-            )))
-            .select((
-                user_id.into_sql::<diesel::sql_types::BigInt>(),
-                callbacks::id,
-                now.into_sql::<diesel::sql_types::Timestamp>(),
-            ));
-        Ok(diesel::insert_into(callback_views::table)
-            .values(unviewed)
-            .into_columns((
-                callback_views::user_id,
-                callback_views::callback_id,
-                callback_views::viewed_at,
+        let head: Option<i64> = callbacks::table
+            .select(max(callbacks::id))
+            .first(conn)
+            .await?;
+        let target = up_to.min(head.unwrap_or(0));
+        let previous = view_mark_of!(conn, user_id);
+        if target <= previous {
+            return Ok(0);
+        }
+        // Counted before the mark is written; two concurrent advances may both count the same
+        // callbacks, which only makes the informational total too high, never the state wrong.
+        let covered: i64 = callbacks::table
+            .filter(callbacks::id.gt(previous))
+            .filter(callbacks::id.le(target))
+            .count()
+            .get_result(conn)
+            .await?;
+        let already: i64 = callback_views::table
+            .filter(callback_views::user_id.eq(user_id))
+            .filter(callback_views::callback_id.gt(previous))
+            .filter(callback_views::callback_id.le(target))
+            .count()
+            .get_result(conn)
+            .await?;
+        diesel::insert_into(view_marks::table)
+            .values((
+                view_marks::user_id.eq(user_id),
+                view_marks::up_to.eq(target),
+                view_marks::viewed_at.eq(now),
             ))
             .on_conflict_do_nothing()
             .execute(conn)
-            .await?)
+            .await?;
+        Ok(u64::try_from(covered - already).unwrap_or(0))
     })
 }
 
-/// When `user_id` viewed `callback_id`, if ever.
+/// When `user_id` first viewed `callback_id`, if ever.
 pub async fn viewed_at(
     db: &Db,
     user_id: i64,
     callback_id: i64,
 ) -> Result<Option<NaiveDateTime>, StoreError> {
-    with_conn!(db, read, |conn| {
-        Ok(callback_views::table
-            .find((user_id, callback_id))
-            .select(callback_views::viewed_at)
-            .first(conn)
-            .await
-            .optional()?)
-    })
+    with_conn!(db, read, |conn| Ok(first_viewed_at!(
+        conn,
+        user_id,
+        callback_id
+    )))
 }

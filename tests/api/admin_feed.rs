@@ -134,6 +134,67 @@ on_both_backends! {
         assert_eq!(json_with_status(missing, 400).await["error"], "invalid_request");
     }
 
+    async fn view_all_is_a_watermark_that_keeps_first_view_times_and_never_covers_later_callbacks(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        app.add_user("watermark-other", "another-long-password", true).await;
+        let other = app.login("watermark-other", "another-long-password").await;
+        let posted = app.post_many("mark", 6).await;
+        let detail = |id: i64| format!("/api/admin/llm-callbacks/{id}");
+        let opened = json_with_status(app.post_as(&admin, &format!("{}/view", detail(posted[1])), json!({})).await, 200).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let up_to = |id: i64| json!({ "up_to": hookbox::admin::cursor::Cursor::at(id).encode() });
+        let marked = json_with_status(app.post_as(&admin, "/api/admin/llm-callbacks/view-all", up_to(posted[3])).await, 200).await;
+        assert_eq!(marked, json!({ "marked": 3 }), "the one opened before is not counted again");
+        let first_view = app.get_json(&admin, &detail(posted[1])).await["viewed_at"].clone();
+        assert_eq!(first_view, opened["viewed_at"], "an earlier view keeps its time");
+        let by_mark = app.get_json(&admin, &detail(posted[2])).await["viewed_at"].clone();
+        assert!(by_mark.is_string() && by_mark != first_view, "{by_mark}");
+        assert!(app.get_json(&admin, &detail(posted[4])).await["viewed_at"].is_null());
+        let reopened = json_with_status(app.post_as(&admin, &format!("{}/view", detail(posted[2])), json!({})).await, 200).await;
+        assert_eq!(reopened["viewed_at"], by_mark, "opening it later keeps the first time");
+
+        let history = app.get_json(&admin, "/api/admin/llm-callbacks?limit=10").await;
+        let flags: Vec<(i64, bool)> = history["items"].as_array().unwrap().iter()
+            .map(|i| (i["id"].as_i64().unwrap(), i["viewed"].as_bool().unwrap())).collect();
+        let expected: Vec<(i64, bool)> = posted.iter().rev().map(|&id| (id, id <= posted[3])).collect();
+        assert_eq!(flags, expected);
+        let check = app.get_json(&admin, "/api/admin/llm-callbacks/check").await;
+        assert_eq!(ids(&check), posted[4..].to_vec());
+        assert_eq!((check["unviewed_count"].clone(), check["unviewed_count_capped"].clone()), (json!(2), json!(false)));
+
+        let older = json_with_status(app.post_as(&admin, "/api/admin/llm-callbacks/view-all", up_to(posted[2])).await, 200).await;
+        assert_eq!(older, json!({ "marked": 0 }), "a mark never moves back");
+        let ahead = json_with_status(app.post_as(&admin, "/api/admin/llm-callbacks/view-all", up_to(posted[5] + 1000)).await, 200).await;
+        assert_eq!(ahead, json!({ "marked": 2 }));
+        let later = app.post_many("after-mark", 2).await;
+        let check = app.get_json(&admin, "/api/admin/llm-callbacks/check").await;
+        assert_eq!(ids(&check), later, "a cursor ahead of the newest callback does not mark later ones");
+        assert_eq!(check["unviewed_count"], 2);
+        let theirs = app.get_json(&other, "/api/admin/llm-callbacks/facets").await;
+        assert_eq!(theirs["unviewed_count"], 8, "another user's marks are their own");
+    }
+
+    async fn the_unread_count_looks_at_the_newest_thousand_above_the_mark(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        hookbox::store::seed::callbacks(&app.db, 1, 1003).await.unwrap();
+        let count = |page: &Value| (page["unviewed_count"].as_i64().unwrap(), page["unviewed_count_capped"].as_bool().unwrap());
+        let facets = app.get_json(&admin, "/api/admin/llm-callbacks/facets").await;
+        assert_eq!(count(&facets), (1000, true));
+        for id in [1003, 1002, 2] {
+            json_with_status(app.post_as(&admin, &format!("/api/admin/llm-callbacks/{id}/view"), json!({})).await, 200).await;
+        }
+        let check = app.get_json(&admin, "/api/admin/llm-callbacks/check?limit=1").await;
+        assert_eq!(count(&check), (998, true), "the newest 1,000 less the two opened among them; #2 is outside");
+        assert_eq!(ids(&check), vec![1001]);
+        let up_to = json!({ "up_to": hookbox::admin::cursor::Cursor::at(10).encode() });
+        let marked = json_with_status(app.post_as(&admin, "/api/admin/llm-callbacks/view-all", up_to).await, 200).await;
+        assert_eq!(marked, json!({ "marked": 9 }), "#2 was opened before");
+        let facets = app.get_json(&admin, "/api/admin/llm-callbacks/facets").await;
+        assert_eq!(count(&facets), (991, false), "993 above the mark, two of them opened");
+    }
+
     async fn history_pages_cover_every_matching_row_once_newest_first(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let admin = app.login_admin().await;
