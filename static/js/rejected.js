@@ -87,8 +87,12 @@ function showTally() {
       'li',
       { className: 'reason' },
       h('strong', { className: 'reason-count', text: `${reason.count} ×` }),
-      h('span', { className: 'reason-words', attrs: { title: reason.explanation }, text: headline(reason.explanation) }),
-      h('span', { className: 'code-badge code-badge-quiet mono', text: text(reason.reason) }),
+      h(
+        'span',
+        { className: 'reason-what' },
+        h('span', { className: 'reason-words', attrs: { title: reason.explanation }, text: headline(reason.explanation) }),
+        h('span', { className: 'code-badge code-badge-quiet mono', text: text(reason.reason) }),
+      ),
     ))),
   );
 }
