@@ -26,6 +26,10 @@ const EMBEDDED: &[(&str, &[u8])] = &[
     ("js/notify.js", include_bytes!("../../static/js/notify.js")),
     ("js/panel.js", include_bytes!("../../static/js/panel.js")),
     (
+        "js/rejected.js",
+        include_bytes!("../../static/js/rejected.js"),
+    ),
+    (
         "js/timeline.js",
         include_bytes!("../../static/js/timeline.js"),
     ),

@@ -75,6 +75,7 @@ export const api = {
   markAllViewed: (upTo) => request('POST', `${CALLBACKS}/view-all`, { up_to: upTo }),
   facets: () => request('GET', `${CALLBACKS}/facets`),
   job: (jobId) => request('GET', `/api/admin/jobs/${encodeURIComponent(jobId)}`),
+  rejections: (before, limit) => request('GET', `/api/admin/rejections${query({ before, limit })}`),
 };
 
 /** The URL of the raw bytes of callback `id`, only for a plain integer id. */

@@ -1,5 +1,6 @@
 // The dashboard: signs the user in (or sends them to /login), polls for new callbacks,
-// shows toasts and the unread count, and switches between the Unread and History tabs.
+// shows toasts and the unread count, and switches between the Unread, History and Rejected
+// tabs.
 
 import { api, setUnauthenticatedHandler } from './api.js';
 import { $, h, replace } from './dom.js';
@@ -8,10 +9,11 @@ import { countLabel, outcomeOf, plural } from './format.js';
 import { filtersFromUrl, initHistory, loadFacets, loadHistory, markAllRowsViewed, markRowViewed } from './history.js';
 import { Poller } from './notify.js';
 import { initPanel } from './panel.js';
+import { initRejected, loadRejected } from './rejected.js';
 import { announce } from './toasts.js';
 import { noCallbacksYet, refreshAges, statusPill, text, trackAge } from './widgets.js';
 
-const TABS = ['inbox', 'history'];
+const TABS = ['inbox', 'history', 'rejected'];
 const DEFAULT_POLL_MS = 10000;
 let booted = false;
 let poller = null;
@@ -139,7 +141,19 @@ async function showTab(tab) {
     const filters = filtersFromUrl();
     await loadFacets(filters);
     await loadHistory(filters);
+  } else if (tab === 'rejected') {
+    await loadRejected();
   }
+}
+
+/** The tab an arrow, Home or End key moves to from `name` (wrapping), or null for other keys. */
+function tabAfterKey(name, key) {
+  const index = TABS.indexOf(name);
+  if (key === 'ArrowRight') return TABS[(index + 1) % TABS.length];
+  if (key === 'ArrowLeft') return TABS[(index - 1 + TABS.length) % TABS.length];
+  if (key === 'Home') return TABS[0];
+  if (key === 'End') return TABS[TABS.length - 1];
+  return null;
 }
 
 function initTabs() {
@@ -150,8 +164,9 @@ function initTabs() {
       showTab(name);
     });
     button.addEventListener('keydown', (event) => {
-      if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
-      const other = TABS[(TABS.indexOf(name) + 1) % TABS.length];
+      const other = tabAfterKey(name, event.key);
+      if (!other) return;
+      event.preventDefault();
       $(`#tab-${other}`).focus();
       $(`#tab-${other}`).click();
     });
@@ -195,6 +210,7 @@ async function boot() {
     onFiltersChanged: (filters) => writeUrl('history', filters, false),
     onError: reportError,
   });
+  initRejected();
   initTabs();
   $('#inbox-mark-all').addEventListener('click', markAllRead);
   $('#history-mark-all').addEventListener('click', markAllRead);

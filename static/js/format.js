@@ -59,6 +59,23 @@ export function bytes(n) {
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
 
+/**
+ * What a refused request weighed: the size it declared (Content-Length) and what Hookbox read
+ * of it, e.g. "5.00 MiB declared · not read". A body refused before reading has no read size.
+ */
+export function rejectionSize(contentLength, bodyBytes) {
+  const declared = Number.isFinite(contentLength) ? `${bytes(contentLength)} declared` : 'no Content-Length';
+  const read = Number.isFinite(bodyBytes) ? `${bytes(bodyBytes)} read` : 'not read';
+  return `${declared} · ${read}`;
+}
+
+/** The cause part of an explanation ("signature did not match …"), without the advice after " — ". */
+export function headline(explanation) {
+  const words = String(explanation ?? '');
+  const cut = words.indexOf(' — ');
+  return cut > 0 ? words.slice(0, cut) : words;
+}
+
 /** The unread count as shown: "1000+" when the server capped it. */
 export function countLabel(count, capped) {
   const n = Number.isFinite(count) ? count : 0;

@@ -164,3 +164,70 @@ async fn hostile_text_in_every_field_stays_text_in_every_view() {
         .await;
     browser.close().await;
 }
+
+/// `text` as one URL path segment, every byte but letters and digits percent-encoded.
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_in_a_rejection_stays_text_in_the_rejected_tab() {
+    let (app, _db) = sqlite_app(POLL).await;
+    // Every hostile string as the user agent of an unsigned request…
+    for hostile in HOSTILE {
+        let refused = app.post_callback("{}", &[("user-agent", hostile)]).await;
+        json_with_status(refused, 401).await;
+    }
+    // …and as the source name in the URL.
+    let lost = app
+        .client
+        .post(app.url(&format!("/api/webhooks/{}", path_segment(HOSTILE[1]))))
+        .header("user-agent", "plain/1.0")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_with_status(lost, 404).await["error"], "unknown_source");
+    crate::dashboard_rejected::wait_logged(&app, HOSTILE.len() as i64 + 1).await;
+    let Some(browser) = Browser::start("xss_rejected", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            login(&browser).await;
+            browser.click("#tab-rejected").await;
+            browser
+                .wait_until(
+                    "document.querySelectorAll('#rejected-list > li').length === 7",
+                    WAIT,
+                    "the rejected deliveries",
+                )
+                .await;
+            assert_inert(&browser, "Rejected tab").await;
+            let agents = browser
+                .js(
+                    "return [...document.querySelectorAll('#rejected-list .rejection-agent')].map(e => e.textContent)",
+                    vec![],
+                )
+                .await;
+            let mut expected: Vec<&str> = HOSTILE.iter().rev().copied().collect();
+            expected.insert(0, "plain/1.0");
+            assert_eq!(agents, json!(expected), "each user agent literally, newest first");
+            assert_eq!(
+                browser.text("#rejected-list .rejection-source").await,
+                HOSTILE[1],
+                "the hostile source name literally"
+            );
+            assert_shows(&browser, "#rejected-reasons", "6 ×", "tally").await;
+        })
+        .await;
+    browser.close().await;
+}

@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod dashboard_browser;
 mod dashboard_flow;
+mod dashboard_rejected;
 mod dashboard_serving;
 mod dashboard_xss;
 mod helpers;
