@@ -47,7 +47,7 @@ impl FromStr for FailedSignatureLimit {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let explain = |why: &str| {
             format!(
-                "{text:?}: {why}; expected <failures>/<window> such as 20/1m \
+                "{why}; expected <failures>/<window> such as 20/1m \
                  (window in s, m or h, from 1s to 24h)"
             )
         };
