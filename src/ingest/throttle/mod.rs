@@ -18,8 +18,8 @@ pub use limit::FailedSignatureLimit;
 
 use crate::token_bucket::TokenBucket;
 
-/// Pairs tracked at most (roughly 100 bytes each). Past this, refilled buckets are dropped
-/// first, then the fullest ones.
+/// Pairs tracked at most (each an address, a source name and a bucket). Past this, refilled
+/// buckets are dropped first, then the fullest ones.
 pub const TRACKED_PAIRS: usize = 10_000;
 
 /// Shared by every worker. Without a limit it does nothing and takes no lock.
