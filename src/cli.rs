@@ -142,6 +142,9 @@ async fn migrate_only(args: DatabaseArgs) -> Result<(), CliError> {
 }
 
 fn ops_settings(args: &OpsArgs) -> Result<OpsSettings, CliError> {
+    if let Some(limit) = args.failed_signature_limit {
+        tracing::info!(limit = %limit, "failed-signature limit on (per address and source)");
+    }
     Ok(OpsSettings {
         retention: args.retention_days.map(RetentionPolicy::days),
         rejection_log: RejectionLogLimits {
@@ -152,6 +155,7 @@ fn ops_settings(args: &OpsArgs) -> Result<OpsSettings, CliError> {
             IpNet::parse_list(&args.metrics_allow)?,
             args.metrics_token.as_deref(),
         ),
+        failed_signature_limit: args.failed_signature_limit,
     })
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::ingest::throttle::FailedSignatureLimit;
 use crate::store::{DatabaseUrl, InvalidDatabaseUrl, PoolSettings};
 
 #[derive(Parser, Debug)]
@@ -247,6 +248,15 @@ pub struct OpsArgs {
     /// Most rows the rejection log keeps (oldest deleted first).
     #[arg(long, env = "HOOKBOX_REJECTION_LOG_ROWS", default_value_t = 10_000)]
     pub rejection_log_rows: u32,
+    /// Answer 429, without reading the body, to an address that has used up this many failed
+    /// signature checks on a source; the allowance refills over the window. `<failures>/<window>`,
+    /// e.g. `20/1m` (window in s, m or h). [default: off]
+    #[arg(
+        long,
+        env = "HOOKBOX_FAILED_SIGNATURE_LIMIT",
+        value_name = "FAILURES/WINDOW"
+    )]
+    pub failed_signature_limit: Option<FailedSignatureLimit>,
 }
 
 #[derive(Args, Debug, Clone)]

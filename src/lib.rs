@@ -21,3 +21,4 @@ pub mod send_test;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod token_bucket;

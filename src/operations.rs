@@ -1,5 +1,7 @@
-//! Settings of the operator-facing features: retention, the rejection log, metrics access.
+//! Settings of the operator-facing features: retention, the rejection log, metrics access,
+//! the failed-signature limit.
 
+use crate::ingest::throttle::FailedSignatureLimit;
 use crate::metrics::MetricsAccess;
 use crate::rejections::RejectionLogLimits;
 use crate::retention::RetentionPolicy;
@@ -9,6 +11,8 @@ pub struct OpsSettings {
     pub retention: Option<RetentionPolicy>,
     pub rejection_log: RejectionLogLimits,
     pub metrics_access: MetricsAccess,
+    /// `None` (the default) never refuses a sender for its failed signature checks.
+    pub failed_signature_limit: Option<FailedSignatureLimit>,
 }
 
 impl Default for OpsSettings {
@@ -17,6 +21,7 @@ impl Default for OpsSettings {
             retention: None,
             rejection_log: RejectionLogLimits::default(),
             metrics_access: MetricsAccess::loopback(),
+            failed_signature_limit: None,
         }
     }
 }

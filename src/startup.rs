@@ -13,6 +13,7 @@ use crate::auth::{AuthSettings, AuthState};
 use crate::dashboard::DashboardSettings;
 use crate::ingest::config::SourcesLoader;
 use crate::ingest::source::Sources;
+use crate::ingest::throttle::SignatureThrottle;
 use crate::ingest::IngestState;
 use crate::metrics::Metrics;
 use crate::operations::OpsSettings;
@@ -110,6 +111,7 @@ impl Application {
                 body_timeout: settings.body_timeout,
                 metrics: metrics.clone(),
                 rejections: rejections.clone(),
+                signature_throttle: SignatureThrottle::new(settings.ops.failed_signature_limit),
             }),
             metrics: web::Data::new(metrics),
             metrics_access: web::Data::new(settings.ops.metrics_access),

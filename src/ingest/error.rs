@@ -37,6 +37,8 @@ pub enum IngestError {
     InvalidHeader(String),
     #[error("storage is unavailable")]
     StorageUnavailable,
+    #[error("too many failed signature checks from this address")]
+    TooManyFailedSignatures { retry_after_secs: u64 },
 }
 
 impl IngestError {
@@ -54,7 +56,20 @@ impl IngestError {
             IngestError::InvalidPayload(_) => "invalid_payload",
             IngestError::InvalidHeader(_) => "invalid_header",
             IngestError::StorageUnavailable => "storage_unavailable",
+            IngestError::TooManyFailedSignatures { .. } => "too_many_failed_signatures",
         }
+    }
+
+    /// The refusals that count against the sender's failed-signature budget: requests that
+    /// showed no proof of knowing a secret. A missing signature counts too: a sender that
+    /// never signs is as wrong as one with the wrong secret, and counting it means probing
+    /// cannot alternate between the two. A stale Standard Webhooks timestamp does not count:
+    /// it says the clock is off or the delivery is replayed, not that the secret was guessed.
+    pub fn is_failed_signature(&self) -> bool {
+        matches!(
+            self,
+            IngestError::MissingSignature | IngestError::InvalidSignature
+        )
     }
 }
 
@@ -92,6 +107,7 @@ impl ResponseError for IngestError {
             | IngestError::InvalidHeader(_) => StatusCode::BAD_REQUEST,
             IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::TooManyFailedSignatures { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -106,11 +122,21 @@ impl ResponseError for IngestError {
             | IngestError::InvalidHeader(detail) => {
                 json!({ "error": code, "detail": detail })
             }
+            IngestError::TooManyFailedSignatures { retry_after_secs } => {
+                json!({ "error": code, "retry_after_secs": retry_after_secs })
+            }
             _ => json!({ "error": code }),
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, IngestError::StorageUnavailable) {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
+        match self {
+            IngestError::StorageUnavailable => {
+                response
+                    .insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
+            }
+            IngestError::TooManyFailedSignatures { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
+            }
+            _ => {}
         }
         if matches!(
             self,

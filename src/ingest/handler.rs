@@ -2,6 +2,7 @@
 //! validate → store → respond. Each step is a function of its own module; this file only
 //! puts them in order.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, HeaderMap};
@@ -13,6 +14,7 @@ use super::body::{check_declared_length, read_limited};
 use super::delivery::{body_sha256, header_text, preview};
 use super::error::IngestError;
 use super::source::{Source, Sources};
+use super::throttle::SignatureThrottle;
 use crate::metrics::Metrics;
 use crate::rejections::{self, RejectionLog};
 use crate::store::callbacks::NewCallback;
@@ -24,6 +26,8 @@ pub struct IngestState {
     pub body_timeout: Duration,
     pub metrics: Metrics,
     pub rejections: RejectionLog,
+    /// Refuses addresses that failed too many signature checks (does nothing when off).
+    pub signature_throttle: SignatureThrottle,
 }
 
 /// The answer to a stored (or already stored) callback.
@@ -50,6 +54,7 @@ pub struct Accepted {
         (status = 408, description = "`body_timeout`", body = crate::auth::handlers::ErrorBody),
         (status = 413, description = "`payload_too_large`", body = crate::auth::handlers::ErrorBody),
         (status = 415, description = "`unsupported_content_encoding`", body = crate::auth::handlers::ErrorBody),
+        (status = 429, description = "`too_many_failed_signatures` (only with `--failed-signature-limit`); retry after `Retry-After` seconds", body = crate::auth::handlers::ErrorBody),
         (status = 503, description = "`storage_unavailable`", body = crate::auth::handlers::ErrorBody),
     ))]
 pub async fn receive(
@@ -91,6 +96,11 @@ pub async fn receive(
             if matches!(error, IngestError::StorageUnavailable) {
                 state.metrics.storage_errors.inc_by(1);
             }
+            if error.is_failed_signature() {
+                state
+                    .signature_throttle
+                    .record_failure(peer_ip(&req), &source);
+            }
             let status = error.status_code().as_u16();
             let entry = rejections::describe(&req, &source, error.code(), status, body_bytes);
             state.rejections.record(entry);
@@ -111,6 +121,12 @@ async fn accept(
         .sources
         .get(source_name)
         .ok_or(IngestError::UnknownSource)?;
+    // Before anything is read: a throttled address costs one map lookup. It is refused even
+    // with a valid signature, which cannot be known without reading the body.
+    state
+        .signature_throttle
+        .check(peer_ip(req), &source.name)
+        .map_err(|retry_after_secs| IngestError::TooManyFailedSignatures { retry_after_secs })?;
     let headers = req.headers();
     refuse_content_encoding(headers)?;
     check_declared_length(req, source.body_limit)?;
@@ -189,6 +205,12 @@ fn refuse_content_encoding(headers: &HeaderMap) -> Result<(), IngestError> {
     }
 }
 
+/// The TCP peer, as the rejection log records it. Forwarded headers are not trusted: anyone
+/// can send them.
+fn peer_ip(req: &HttpRequest) -> Option<IpAddr> {
+    req.peer_addr().map(|addr| addr.ip())
+}
+
 fn remote_addr(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|addr| addr.ip().to_string())
+    peer_ip(req).map(|ip| ip.to_string())
 }

@@ -14,6 +14,7 @@ pub mod secrets;
 pub mod signature;
 pub mod source;
 pub mod standard_webhooks;
+pub mod throttle;
 
 use actix_web::web;
 

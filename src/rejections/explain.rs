@@ -33,6 +33,12 @@ pub fn explain(reason: &str) -> &'static str {
             "the database was unavailable; the sender was told to retry (503 + Retry-After)"
         }
         "unknown_source" => "no webhook source is configured at the URL the sender used",
+        "too_many_failed_signatures" => {
+            "too many failed signature checks from this address — the sender's secret is \
+             probably wrong (or someone is guessing it); its requests to this source are \
+             refused without being read, valid ones too, until its allowance refills: one more \
+             try after the Retry-After seconds (--failed-signature-limit)"
+        }
         _ => "refused for a reason this Hookbox version does not describe",
     }
 }
@@ -55,6 +61,7 @@ mod tests {
             "invalid_header",
             "storage_unavailable",
             "unknown_source",
+            "too_many_failed_signatures",
         ];
         let unknown = explain("something_else");
         for code in codes {

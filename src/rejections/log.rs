@@ -8,10 +8,10 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::bucket::TokenBucket;
 use crate::metrics::Metrics;
 use crate::store::rejections::{self, NewRejection};
 use crate::store::Db;
+use crate::token_bucket::TokenBucket;
 
 #[derive(Clone, Debug)]
 pub struct RejectionLogLimits {

@@ -3,7 +3,6 @@
 //! fails; a background task writes them in batches, bounded in rate and in rows.
 
 mod attempt;
-mod bucket;
 mod explain;
 mod log;
 

@@ -14,6 +14,7 @@ mod helpers;
 mod ingest;
 mod ingest_limits;
 mod ingest_storage;
+mod ingest_throttle;
 mod openapi;
 mod operations;
 mod sources;

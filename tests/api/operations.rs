@@ -9,34 +9,6 @@ use hookbox::rejections::RejectionLogLimits;
 use hookbox::retention::RetentionPolicy;
 use hookbox::store::{callbacks, rejections};
 
-/// Polls `check` every 50 ms until it holds, for at most 10 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not reached within 10 s: {what}");
-}
-
-async fn scrape(app: &TestApp) -> String {
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), 200, "loopback may scrape");
-    response.text().await.unwrap()
-}
-
-/// The value of one sample line, e.g. `hookbox_ingest_requests_total{outcome="accepted"}`.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
-}
-
 on_both_backends! {
     async fn rejected_attempts_are_logged_without_body_or_secret(test_db) {
         let app = TestApp::spawn(&test_db).await;

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod browser;
 pub mod database;
+pub mod observe;
 pub mod proxy;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use hookbox::store::writer::BatchLimits;
 use hookbox::store::{DatabaseUrl, Db, PoolSettings};
 
 pub use database::{Backend, TestDb};
+pub use observe::{eventually, sample, scrape};
 
 pub const SECRET: &str = "test-secret-0123456789abcdef";
 pub const SECRET_LABEL: &str = "primary";
