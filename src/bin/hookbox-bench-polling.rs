@@ -7,12 +7,15 @@
 //!
 //! Seeding bypasses the callback writer: use a database of its own.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hookbox::admin::cursor::Cursor;
 use hookbox::auth::{accounts, password::Password, AuthSettings};
 use hookbox::ingest::secrets::SecretSet;
+use hookbox::ingest::signature::header_value;
 use hookbox::ingest::source::{Source, Sources};
 use hookbox::startup::{Application, Settings};
 use hookbox::store::writer::BatchLimits;
@@ -26,9 +29,14 @@ struct Args {
     rows: i64,
     #[arg(long, default_value_t = 2000)]
     iterations: usize,
+    /// Senders posting new signed callbacks as fast as they can while the polls are measured
+    /// (0: measure on an idle server).
+    #[arg(long, default_value_t = 0)]
+    ingest_senders: usize,
 }
 
 const USERS: i64 = 10;
+const BENCH_SECRET: &str = "bench-secret-0123456789";
 const SEED_BATCH: i64 = 50_000;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -53,7 +61,7 @@ async fn main() -> Result<(), BoxError> {
         database_url: url.clone(),
         pool,
         sources: Sources::new([Source::llm_callback(SecretSet::parse_list(
-            "bench:bench-secret-0123456789",
+            &format!("bench:{BENCH_SECRET}"),
             "bench",
         )?)]),
         sources_loader: None,
@@ -98,6 +106,7 @@ async fn main() -> Result<(), BoxError> {
             Box::new(move |_| format!("/api/admin/llm-callbacks/{}", rand::random_range(1..=head))),
         ),
     ];
+    let ingest = Ingest::start(&base, args.ingest_senders);
     for (name, path) in &ops {
         let mut samples = Vec::with_capacity(args.iterations);
         for i in 0..(args.iterations + 50) {
@@ -126,9 +135,94 @@ async fn main() -> Result<(), BoxError> {
             ms(at(1.0))
         );
     }
+    if let Some(ingest) = ingest {
+        let (accepted, refused, elapsed) = ingest.stop().await;
+        println!(
+            "meanwhile {} senders stored {accepted} new callbacks ({:.0}/s), {refused} not 200",
+            args.ingest_senders,
+            accepted as f64 / elapsed.as_secs_f64()
+        );
+    }
     handle.stop(true).await;
     server.await??;
     Ok(())
+}
+
+/// Senders posting new, signed callbacks while the polls are measured.
+struct Ingest {
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+    started: Instant,
+    senders: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Ingest {
+    fn start(base: &str, senders: usize) -> Option<Ingest> {
+        if senders == 0 {
+            return None;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let refused = Arc::new(AtomicU64::new(0));
+        let url = format!("{base}/api/webhooks/llm-callback");
+        let run = std::process::id();
+        let senders = (0..senders)
+            .map(|sender| {
+                let (stop, accepted, refused, url) =
+                    (stop.clone(), accepted.clone(), refused.clone(), url.clone());
+                tokio::spawn(async move {
+                    let client = reqwest::Client::new();
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let body = serde_json::json!({
+                            "event": "workflow.completed",
+                            "job_id": format!("ingest-{run}-{sender}-{n}"),
+                            "workflow_name": "flow-ingest",
+                            "status": "completed",
+                            "result": { "text": "x".repeat(800) },
+                        })
+                        .to_string();
+                        let signature = header_value(BENCH_SECRET.as_bytes(), body.as_bytes());
+                        let sent = client
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            .header("x-webhook-signature", signature)
+                            .body(body)
+                            .send()
+                            .await;
+                        match sent {
+                            Ok(response) if response.status().is_success() => {
+                                accepted.fetch_add(1, Ordering::Relaxed)
+                            }
+                            _ => refused.fetch_add(1, Ordering::Relaxed),
+                        };
+                    }
+                })
+            })
+            .collect();
+        Some(Ingest {
+            stop,
+            accepted,
+            refused,
+            started: Instant::now(),
+            senders,
+        })
+    }
+
+    async fn stop(self) -> (u64, u64, Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        let elapsed = self.started.elapsed();
+        for sender in self.senders {
+            let _ = sender.await;
+        }
+        (
+            self.accepted.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+            elapsed,
+        )
+    }
 }
 
 /// Seeds what is missing and returns one API token per benchmark user.

@@ -1,6 +1,7 @@
-//! Bulk seeding for the polling benchmark only (`hookbox-bench-polling`): generates rows in
-//! the database with one statement per batch. It bypasses the callback writer, so it must not
-//! run while a server writes to the same database.
+//! Bulk seeding for the polling benchmark (`hookbox-bench-polling`) and for tests that need
+//! many callbacks, or several that become visible at once: generates rows in the database with
+//! one statement per batch. It bypasses the callback writer, so it must not run while a server
+//! writes to the same database.
 
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;

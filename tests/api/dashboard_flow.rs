@@ -203,19 +203,11 @@ async fn a_new_callback_toasts_opens_in_detail_and_is_then_viewed() {
                     vec![],
                 )
                 .await;
-            for n in 0..5 {
-                send(
-                    &app,
-                    callback(
-                        &format!("job-burst-{n}"),
-                        "workflow.completed",
-                        "batch",
-                        "completed",
-                        None,
-                    ),
-                )
-                .await;
-            }
+            // Stored in one statement, so that they become visible together and one poll
+            // finds all five: sent one by one, a poll may fall between two of them.
+            hookbox::store::seed::callbacks(&app.db, 1_000_001, 1_000_005)
+                .await
+                .unwrap();
             browser
                 .wait_until(
                     "document.querySelector('.toast-summary')",
