@@ -215,9 +215,7 @@ pub async fn history(
     limit: i64,
 ) -> Result<HistoryPage, StoreError> {
     with_conn!(db, read, |conn| {
-        let mut query = callbacks::table
-            .select(SummaryRow::as_select())
-            .into_boxed();
+        let mut query = callbacks::table.select(callbacks::id).into_boxed();
         if let Some(before) = before {
             query = query.filter(callbacks::id.lt(before));
         }
@@ -245,18 +243,27 @@ pub async fn history(
                     .or(lower(callbacks::error_message).like(pattern).escape('\\')),
             );
         }
-        let mut rows: Vec<SummaryRow> = query
+        // The ids first, then their rows: an index on (filtered column, id) answers the first
+        // statement on its own, so Postgres takes it. Asked for whole rows, it walked the primary
+        // key and read every row of a stretch where the value is rare (118,000 rows for one page
+        // of `failed` above 140,000 completed ones).
+        let mut page_ids: Vec<i64> = query
             .order(callbacks::id.desc())
             .limit(limit + 1)
             .load(conn)
             .await?;
-        let has_more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
+        let has_more = page_ids.len() as i64 > limit;
+        page_ids.truncate(limit as usize);
+        let rows: Vec<SummaryRow> = callbacks::table
+            .filter(callbacks::id.eq_any(&page_ids))
+            .order(callbacks::id.desc())
+            .select(SummaryRow::as_select())
+            .load(conn)
+            .await?;
         // The viewed flags in a second statement over just this page: as a subquery per row,
         // Postgres' generic plan may hash all of the user's marks first (100 ms for a user
         // with 200,000 of them) instead of probing 50 keys.
         let mark = view_mark_of!(conn, user_id);
-        let page_ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         let opened: HashSet<i64> = callback_views::table
             .filter(callback_views::user_id.eq(user_id))
             .filter(callback_views::callback_id.eq_any(page_ids))
