@@ -12,7 +12,7 @@ use diesel::{
 };
 use diesel_async::RunQueryDsl;
 
-use super::schema::{callback_views, callbacks};
+use super::schema::{callback_views, callbacks, view_marks};
 use super::views::view_mark_of;
 use super::{with_conn, Db, StoreError};
 
@@ -215,7 +215,14 @@ pub async fn history(
     limit: i64,
 ) -> Result<HistoryPage, StoreError> {
     with_conn!(db, read, |conn| {
-        let mut query = callbacks::table.select(callbacks::id).into_boxed();
+        // Each id comes with whether the user's "mark all read" watermark covers it.
+        let mark = view_marks::table
+            .filter(view_marks::user_id.eq(user_id))
+            .select(max(view_marks::up_to))
+            .single_value();
+        let mut query = callbacks::table
+            .select((callbacks::id, callbacks::id.nullable().le(mark)))
+            .into_boxed();
         if let Some(before) = before {
             query = query.filter(callbacks::id.lt(before));
         }
@@ -247,13 +254,19 @@ pub async fn history(
         // statement on its own, so Postgres takes it. Asked for whole rows, it walked the primary
         // key and read every row of a stretch where the value is rare (118,000 rows for one page
         // of `failed` above 140,000 completed ones).
-        let mut page_ids: Vec<i64> = query
+        let mut page: Vec<(i64, Option<bool>)> = query
             .order(callbacks::id.desc())
             .limit(limit + 1)
             .load(conn)
             .await?;
-        let has_more = page_ids.len() as i64 > limit;
-        page_ids.truncate(limit as usize);
+        let has_more = page.len() as i64 > limit;
+        page.truncate(limit as usize);
+        let page_ids: Vec<i64> = page.iter().map(|(id, _)| *id).collect();
+        let mut viewed: HashSet<i64> = page
+            .iter()
+            .filter(|(_, covered)| *covered == Some(true))
+            .map(|(id, _)| *id)
+            .collect();
         let rows: Vec<SummaryRow> = callbacks::table
             .filter(callbacks::id.eq_any(&page_ids))
             .order(callbacks::id.desc())
@@ -263,20 +276,18 @@ pub async fn history(
         // The viewed flags in a second statement over just this page: as a subquery per row,
         // Postgres' generic plan may hash all of the user's marks first (100 ms for a user
         // with 200,000 of them) instead of probing 50 keys.
-        let mark = view_mark_of!(conn, user_id);
-        let opened: HashSet<i64> = callback_views::table
+        let opened: Vec<i64> = callback_views::table
             .filter(callback_views::user_id.eq(user_id))
             .filter(callback_views::callback_id.eq_any(page_ids))
             .select(callback_views::callback_id)
-            .load::<i64>(conn)
-            .await?
-            .into_iter()
-            .collect();
+            .load(conn)
+            .await?;
+        viewed.extend(opened);
         let items = rows
             .into_iter()
             .map(|row| {
-                let viewed = row.id <= mark || opened.contains(&row.id);
-                (row, viewed)
+                let seen = viewed.contains(&row.id);
+                (row, seen)
             })
             .collect();
         Ok(HistoryPage { items, has_more })
