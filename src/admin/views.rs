@@ -21,7 +21,8 @@ pub struct Viewed {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ViewAllRequest {
-    /// A cursor: every callback up to and including it is marked.
+    /// A cursor: every callback up to and including it is marked (never past the newest
+    /// stored callback, so later ones stay unviewed).
     pub up_to: String,
 }
 
