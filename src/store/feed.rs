@@ -132,7 +132,9 @@ macro_rules! count_unviewed {
                     .get_result($conn)
                     .await?;
                 UnviewedCount {
-                    count: in_window.len() as i64 - viewed,
+                    // Never below zero, even if retention deleted a callback between the two
+                    // statements.
+                    count: (in_window.len() as i64 - viewed).max(0),
                     capped,
                 }
             }
