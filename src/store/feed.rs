@@ -8,7 +8,7 @@ use diesel::dsl::{exists, max, not};
 use diesel::sql_types::{Nullable, Text};
 use diesel::{
     BoolExpressionMethods, EscapeExpressionMethods, ExpressionMethods, NullableExpressionMethods,
-    QueryDsl, Queryable, Selectable, SelectableHelper, TextExpressionMethods,
+    QueryDsl, Queryable, QueryableByName, Selectable, SelectableHelper, TextExpressionMethods,
 };
 use diesel_async::RunQueryDsl;
 
@@ -323,43 +323,67 @@ pub async fn job(db: &Db, job_id: &str) -> Result<Vec<SummaryRow>, StoreError> {
     })
 }
 
+/// A facet: a column of `callbacks` with an index that starts with it.
+#[derive(Clone, Copy)]
+enum Facet {
+    WorkflowName,
+    Status,
+    Event,
+    Source,
+}
+
+impl Facet {
+    fn column(self) -> &'static str {
+        match self {
+            Facet::WorkflowName => "workflow_name",
+            Facet::Status => "status",
+            Facet::Event => "event",
+            Facet::Source => "source",
+        }
+    }
+
+    /// Its distinct non-null values in order, at most `FACET_VALUES_MAX`, found one index
+    /// probe per value (each step asks for the smallest value above the last): `SELECT
+    /// DISTINCT` reads the whole index, 0.7 to 2.4 s per column at a million rows on Postgres.
+    fn distinct_values_sql(self) -> String {
+        let column = self.column();
+        format!(
+            "WITH RECURSIVE found(value, n) AS ( \
+               SELECT min({column}), 1 FROM callbacks \
+               UNION ALL \
+               SELECT (SELECT min({column}) FROM callbacks WHERE {column} > found.value), n + 1 \
+               FROM found WHERE found.value IS NOT NULL AND n < {FACET_VALUES_MAX}) \
+             SELECT value FROM found WHERE value IS NOT NULL"
+        )
+    }
+}
+
+#[derive(QueryableByName)]
+struct FacetValue {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+macro_rules! facet_values {
+    ($conn:expr, $facet:expr) => {{
+        let values: Vec<FacetValue> = diesel::sql_query($facet.distinct_values_sql())
+            .load($conn)
+            .await?;
+        values.into_iter().map(|v| v.value).collect::<Vec<String>>()
+    }};
+}
+
 pub async fn facets(db: &Db, user_id: i64) -> Result<Facets, StoreError> {
     with_conn!(db, read, |conn| {
-        let workflow_names: Vec<Option<String>> = callbacks::table
-            .select(callbacks::workflow_name)
-            .filter(callbacks::workflow_name.is_not_null())
-            .distinct()
-            .order(callbacks::workflow_name.asc())
-            .limit(FACET_VALUES_MAX)
-            .load(conn)
-            .await?;
-        let statuses: Vec<Option<String>> = callbacks::table
-            .select(callbacks::status)
-            .filter(callbacks::status.is_not_null())
-            .distinct()
-            .order(callbacks::status.asc())
-            .limit(FACET_VALUES_MAX)
-            .load(conn)
-            .await?;
-        let events: Vec<String> = callbacks::table
-            .select(callbacks::event)
-            .distinct()
-            .order(callbacks::event.asc())
-            .limit(FACET_VALUES_MAX)
-            .load(conn)
-            .await?;
-        let sources: Vec<String> = callbacks::table
-            .select(callbacks::source)
-            .distinct()
-            .order(callbacks::source.asc())
-            .limit(FACET_VALUES_MAX)
-            .load(conn)
-            .await?;
+        let workflow_names = facet_values!(conn, Facet::WorkflowName);
+        let statuses = facet_values!(conn, Facet::Status);
+        let events = facet_values!(conn, Facet::Event);
+        let sources = facet_values!(conn, Facet::Source);
         let mark = view_mark_of!(conn, user_id);
         let unviewed = count_unviewed!(conn, user_id, mark, head_id!(conn));
         Ok(Facets {
-            workflow_names: workflow_names.into_iter().flatten().collect(),
-            statuses: statuses.into_iter().flatten().collect(),
+            workflow_names,
+            statuses,
             events,
             sources,
             unviewed,
