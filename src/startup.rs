@@ -18,6 +18,7 @@ use crate::ingest::IngestState;
 use crate::metrics::Metrics;
 use crate::operations::OpsSettings;
 use crate::rejections::RejectionLog;
+use crate::store::checkpoint::Checkpointer;
 use crate::store::migrate::{self, MigrationError};
 use crate::store::writer::{BatchLimits, CallbackWriter};
 use crate::store::{DatabaseUrl, Db, PoolSettings, StoreError};
@@ -66,11 +67,13 @@ pub struct Application {
     background: Background,
 }
 
-/// Tasks that live as long as the server: the rejection-log writer and the retention job.
+/// Tasks that live as long as the server: the rejection-log writer, the retention job and
+/// SQLite's checkpointer.
 struct Background {
     rejections: RejectionLog,
     rejections_task: JoinHandle<()>,
     retention_task: Option<JoinHandle<()>>,
+    checkpointer: Option<Checkpointer>,
 }
 
 impl Application {
@@ -92,6 +95,7 @@ impl Application {
             .ops
             .retention
             .map(|policy| retention::start(db.clone(), policy, metrics.clone()));
+        let checkpointer = Checkpointer::start(&db);
 
         let listener =
             TcpListener::bind(&settings.listen).map_err(|source| StartupError::Bind {
@@ -147,6 +151,7 @@ impl Application {
                 rejections,
                 rejections_task,
                 retention_task,
+                checkpointer,
             },
         })
     }
@@ -174,6 +179,9 @@ impl Application {
             .is_err()
         {
             tracing::warn!("the callback writer did not finish within 10 s");
+        }
+        if let Some(checkpointer) = self.background.checkpointer {
+            checkpointer.stop().await;
         }
         self.db.close();
         tracing::info!("stopped");

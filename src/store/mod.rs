@@ -4,6 +4,7 @@
 mod batch_insert;
 mod batch_plan;
 pub mod callbacks;
+pub mod checkpoint;
 mod error;
 pub mod feed;
 pub mod migrate;
@@ -36,9 +37,10 @@ pub use url::{DatabaseUrl, InvalidDatabaseUrl};
 type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
 /// Every SQLite connection gets these. `synchronous=FULL` because a 200 must survive power
-/// loss, as on Postgres; `busy_timeout` covers another process (the CLI) writing briefly.
+/// loss, as on Postgres; `busy_timeout` covers another process (the CLI) writing briefly; no
+/// automatic checkpoint because the server checkpoints off the commit path (checkpoint.rs).
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
 
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
