@@ -51,9 +51,18 @@ pub struct Sent {
     pub finished: Instant,
 }
 
+/// How long Hookbox keeps an idle connection open (actix-web's default keep-alive).
+pub const SERVER_KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        // Hookbox (actix-web) closes a connection idle for 5 s. Reusing a pooled connection at
+        // about that age races the close: the request is cut off without an answer (hyper's
+        // `IncompleteMessage` or a reset), more often under load, when the server's idle clock
+        // starts well before the client's. Dropping idle connections after 1 s, as a sender
+        // should with any server's keep-alive, avoids reusing one the server is closing.
+        .pool_idle_timeout(SERVER_KEEP_ALIVE / 5)
         .build()
         .unwrap()
 }

@@ -11,6 +11,7 @@ mod database;
 mod proxy;
 
 mod flood;
+mod keepalive;
 mod kill;
 mod load;
 mod outage;
