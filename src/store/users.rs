@@ -106,12 +106,36 @@ pub async fn set_password(
     password_hash: &str,
     at: NaiveDateTime,
 ) -> Result<bool, StoreError> {
-    // One transaction: a new password must never leave the old sessions alive.
+    change_ending_sessions(db, username, Change::Password { password_hash, at }).await
+}
+
+/// Disables the user and ends every session. Returns false for an unknown name.
+pub async fn disable(db: &Db, username: &str) -> Result<bool, StoreError> {
+    change_ending_sessions(db, username, Change::Disable).await
+}
+
+/// A change to an account after which none of its sessions may live on.
+enum Change<'a> {
+    Password {
+        password_hash: &'a str,
+        at: NaiveDateTime,
+    },
+    Disable,
+}
+
+/// Applies `change` and deletes the user's sessions in one transaction, so that no session
+/// survives a new password or a disabled account. Returns false for an unknown name.
+async fn change_ending_sessions(
+    db: &Db,
+    username: &str,
+    change: Change<'_>,
+) -> Result<bool, StoreError> {
     with_conn!(db, write, |conn| {
         Ok(conn
             .transaction(async |conn| {
-                let id: Option<i64> =
-                    diesel::update(users::table.filter(users::username.eq(username)))
+                let user = diesel::update(users::table.filter(users::username.eq(username)));
+                let id: Option<i64> = match change {
+                    Change::Password { password_hash, at } => user
                         .set((
                             users::password_hash.eq(password_hash),
                             users::password_changed_at.eq(at),
@@ -119,30 +143,14 @@ pub async fn set_password(
                         .returning(users::id)
                         .get_result(conn)
                         .await
-                        .optional()?;
-                let Some(id) = id else { return Ok(false) };
-                diesel::delete(sessions::table.filter(sessions::user_id.eq(id)))
-                    .execute(conn)
-                    .await?;
-                Ok::<_, DieselError>(true)
-            })
-            .await?)
-    })
-}
-
-/// Disables the user and ends every session. Returns false for an unknown name.
-pub async fn disable(db: &Db, username: &str) -> Result<bool, StoreError> {
-    // One transaction: a disabled user must never keep a live session.
-    with_conn!(db, write, |conn| {
-        Ok(conn
-            .transaction(async |conn| {
-                let id: Option<i64> =
-                    diesel::update(users::table.filter(users::username.eq(username)))
+                        .optional()?,
+                    Change::Disable => user
                         .set(users::is_disabled.eq(true))
                         .returning(users::id)
                         .get_result(conn)
                         .await
-                        .optional()?;
+                        .optional()?,
+                };
                 let Some(id) = id else { return Ok(false) };
                 diesel::delete(sessions::table.filter(sessions::user_id.eq(id)))
                     .execute(conn)
