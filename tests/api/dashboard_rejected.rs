@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use fantoccini::key::Key;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::dashboard_browser::{login, sqlite_app, POLL, WAIT};
 use crate::helpers::browser::Browser;
@@ -36,21 +35,12 @@ pub async fn wait_logged(app: &TestApp, expected: i64) {
 
 /// A signed request declaring a 5 MiB body and sending none: refused on its Content-Length.
 async fn declare_oversized_body(app: &TestApp, user_agent: &str) {
-    let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
-        .await
-        .unwrap();
     let request = format!(
         "POST {CALLBACK_PATH} HTTP/1.1\r\nHost: x\r\nUser-Agent: {user_agent}\r\n\
          Content-Length: {DECLARED}\r\nX-Webhook-Signature: {}\r\n\r\n",
         sign(SECRET, "")
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = vec![0u8; 4096];
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut response))
-        .await
-        .expect("answered without waiting for the body")
-        .unwrap();
-    let text = String::from_utf8_lossy(&response[..read]);
+    let text = app.answer_to_head(&request).await;
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
 }
 

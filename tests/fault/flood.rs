@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use hookbox::ingest::signature::header_value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -163,18 +162,10 @@ async fn floods_of_bad_traffic_leave_valid_callbacks_answered_and_memory_bounded
             let client = &client;
             let base = &base;
             async move {
-                let message = Message::new("invalid", i);
-                let response = client
-                    .post(format!("{base}{PATH}"))
-                    .header(
-                        "x-webhook-signature",
-                        header_value(b"wrong-secret", message.body.as_bytes()),
-                    )
-                    .body(message.body)
-                    .send()
-                    .await;
                 // 0: no HTTP answer (connection reset); counted and reported.
-                response.map_or(0, |r| r.status().as_u16())
+                load::send_forged(client, base, i)
+                    .await
+                    .map_or(0, |r| r.status().as_u16())
             }
         })
         .buffer_unordered(64)
@@ -214,7 +205,7 @@ async fn floods_of_bad_traffic_leave_valid_callbacks_answered_and_memory_bounded
     let all: Vec<&Message> = sent.iter().map(|s| &s.message).collect();
     load::check_complete(&rows, &all);
     assert!(
-        rows.iter().all(|(key, _)| !key.contains("invalid")),
+        rows.iter().all(|(key, _)| !key.contains("forged")),
         "nothing forged is stored"
     );
     assert!(rss_hwm < 512 * 1024, "peak RSS {rss_hwm} KiB");

@@ -7,11 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookbox::ingest::signature::header_value;
-
 use crate::database::{Backend, TestDb};
 use crate::load::{self, Message, Outcome, SERVER_KEEP_ALIVE};
-use crate::server::{Server, PATH};
+use crate::server::Server;
 
 const SENDERS: u64 = 400;
 
@@ -29,17 +27,7 @@ async fn a_pooled_sender_is_not_cut_off_by_the_keep_alive_close() {
             let client = load::client();
             let mut n = 0;
             while !stop.load(Ordering::SeqCst) {
-                let batch = (n..n + 64).map(|i| {
-                    let message = Message::new("forged", i);
-                    client
-                        .post(format!("{base}{PATH}"))
-                        .header(
-                            "x-webhook-signature",
-                            header_value(b"wrong-secret", message.body.as_bytes()),
-                        )
-                        .body(message.body)
-                        .send()
-                });
+                let batch = (n..n + 64).map(|i| load::send_forged(&client, &base, i));
                 futures_util::future::join_all(batch).await;
                 n += 64;
             }

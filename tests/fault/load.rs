@@ -67,6 +67,24 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Posts callback `i` of the "forged" kind, signed with a secret the server does not know.
+pub async fn send_forged(
+    client: &reqwest::Client,
+    base: &str,
+    i: usize,
+) -> reqwest::Result<reqwest::Response> {
+    let message = Message::new("forged", i);
+    client
+        .post(format!("{base}{PATH}"))
+        .header(
+            "x-webhook-signature",
+            header_value(b"wrong-secret", message.body.as_bytes()),
+        )
+        .body(message.body)
+        .send()
+        .await
+}
+
 pub async fn send(client: &reqwest::Client, base: &str, message: &Message) -> Outcome {
     let response = client
         .post(format!("{base}{PATH}"))

@@ -167,6 +167,22 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and waits for it.
+    /// Sends only a request head (no body) over a raw connection and returns the first answer
+    /// read: a server that waited for the declared body would not answer within 5 s.
+    pub async fn answer_to_head(&self, head: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.address.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut response = vec![0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut response))
+            .await
+            .expect("answered without waiting for the body")
+            .unwrap();
+        String::from_utf8_lossy(&response[..read]).into_owned()
+    }
+
     pub async fn stop(mut self) {
         self.handle.stop(true).await;
         if let Some(task) = self.task.take() {
