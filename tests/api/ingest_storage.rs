@@ -188,3 +188,31 @@ async fn an_unreachable_postgres_gives_503_and_ingest_recovers_without_a_restart
         "nothing lost, nothing doubled"
     );
 }
+
+/// SQLite's WAL is copied back into the database file by Hookbox's own checkpoint task, not
+/// inside commits (whose automatic checkpoint is off). 200 small callbacks stay far below the
+/// 1,000 pages at which SQLite's automatic checkpoint would have run, so without the task the
+/// database file would not grow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_run_in_the_background() {
+    let test_db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let hookbox::store::DatabaseUrl::Sqlite(path) = &test_db.url else {
+        unreachable!("a SQLite test database")
+    };
+    let app = TestApp::spawn(&test_db).await;
+    let size = || std::fs::metadata(path).map(|m| m.len()).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let before = size();
+    for i in 0..200 {
+        let body = callback_body(&format!("job-checkpoint-{i}"), "workflow.completed");
+        json_with_status(app.post_signed(&body).await, 200).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {before} bytes: nothing was checkpointed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
