@@ -10,6 +10,8 @@
 # Environment: BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432/postgres, an account that
 # may create databases), DURATION (10 measured seconds per point), WARMUP (2), SENDERS
 # ("1 16 64"), DUPLICATES (0.9: share of redeliveries in the extra duplicate points),
+# CALLBACKS (pre-signed callbacks per point, 40,000 per second of warm-up and measurement: a
+# point that uses them all up stops early and measures fewer seconds),
 # SKIP_NODE=1 to leave the reference out, BENCH_NO_BUILD=1 to use the binaries already in
 # target/release.
 set -euo pipefail
@@ -20,6 +22,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 SENDERS=${SENDERS:-"1 16 64"}
 DUPLICATES=${DUPLICATES:-0.9}
+CALLBACKS=${CALLBACKS:-$((40000 * (DURATION + WARMUP)))}
 SECRET="bench-secret-$(date +%s%N)"
 PG_BASE=${PG_ADMIN%/*}
 HOOKBOX_PORT=18080
@@ -120,7 +123,7 @@ measure() { # name port database-url senders duplicate-ratio
     load_before=$(load1)
     line=$(target/release/hookbox-loadgen --url "http://127.0.0.1:$port/api/webhooks/llm-callback" \
         --secret "$SECRET" -c "$senders" --duration-secs "$DURATION" --warmup-secs "$WARMUP" \
-        --duplicate-ratio "$dups" --database-url "$db" --label "$name" \
+        --callbacks "$CALLBACKS" --duplicate-ratio "$dups" --database-url "$db" --label "$name" \
         | tee -a "$WORK/loadgen.log" | grep '^summary') || {
         echo "load generator failed; its output:" >&2
         cat "$WORK/loadgen.log" >&2
