@@ -9,6 +9,7 @@ mod error;
 pub mod feed;
 pub mod migrate;
 mod pg_bulk_insert;
+mod recent;
 pub mod rejections;
 pub mod retention;
 mod schema;
@@ -37,10 +38,12 @@ pub use url::{DatabaseUrl, InvalidDatabaseUrl};
 type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
 /// Every SQLite connection gets these. `synchronous=FULL` because a 200 must survive power
-/// loss, as on Postgres; `busy_timeout` covers another process (the CLI) writing briefly; no
-/// automatic checkpoint because the server checkpoints off the commit path (checkpoint.rs).
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
+/// loss, as on Postgres; `busy_timeout` covers another process (the CLI) writing briefly, and
+/// comes first because setting the journal mode already needs a lock (held, for instance, by
+/// another connection checkpointing as it closes); no automatic checkpoint because the server
+/// checkpoints off the commit path (checkpoint.rs).
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
 
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
