@@ -64,34 +64,10 @@ impl BatchPlan {
 
 #[cfg(test)]
 mod tests {
-    use chrono::NaiveDateTime;
-
     use super::*;
 
     fn delivery(source: &str, key: &str, sha: &str) -> NewCallback {
-        NewCallback {
-            source: source.into(),
-            delivery_key: key.into(),
-            callback_id: "job".into(),
-            event: "workflow.completed".into(),
-            workflow_name: None,
-            status: None,
-            error_message: None,
-            sent_at: None,
-            body: sha.as_bytes().to_vec(),
-            body_sha256: sha.into(),
-            preview: String::new(),
-            payload_size: 0,
-            signature_verdict: "verified".into(),
-            signature_scheme: "hmac-sha256".into(),
-            signature_header: String::new(),
-            secret_label: "primary".into(),
-            verified_at: NaiveDateTime::default(),
-            received_at: NaiveDateTime::default(),
-            remote_addr: None,
-            user_agent: None,
-            content_type: None,
-        }
+        NewCallback::for_tests(source, key, sha)
     }
 
     type Stored = HashMap<DeliveryKey, (i64, String, bool)>;

@@ -35,6 +35,36 @@ pub struct NewCallback {
     pub content_type: Option<String>,
 }
 
+#[cfg(test)]
+impl NewCallback {
+    /// A delivery with the given key and body hash (the body is the hash's bytes).
+    pub(crate) fn for_tests(source: &str, delivery_key: &str, body_sha256: &str) -> NewCallback {
+        NewCallback {
+            source: source.into(),
+            delivery_key: delivery_key.into(),
+            callback_id: "job".into(),
+            event: "workflow.completed".into(),
+            workflow_name: None,
+            status: None,
+            error_message: None,
+            sent_at: None,
+            body: body_sha256.as_bytes().to_vec(),
+            body_sha256: body_sha256.into(),
+            preview: String::new(),
+            payload_size: 0,
+            signature_verdict: "verified".into(),
+            signature_scheme: "hmac-sha256".into(),
+            signature_header: String::new(),
+            secret_label: "primary".into(),
+            verified_at: NaiveDateTime::default(),
+            received_at: NaiveDateTime::default(),
+            remote_addr: None,
+            user_agent: None,
+            content_type: None,
+        }
+    }
+}
+
 /// A stored callback, every column.
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = callbacks)]

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::batch_insert::insert_unique;
 use super::batch_plan::BatchPlan;
 use super::callbacks::NewCallback;
+use super::recent::{Fingerprint, RecentlyStored};
 use super::{Db, StoreError};
 
 /// What happened to one delivery once its transaction committed.
@@ -32,6 +33,11 @@ pub struct BatchLimits {
     pub queue_capacity: usize,
     /// How long a request may wait for room in a full queue.
     pub enqueue_timeout: Duration,
+    /// How many of the callbacks this instance stored lately are remembered, so that their
+    /// redeliveries are answered without the database (0: none; see recent.rs).
+    pub remember_recent: usize,
+    /// How long a stored callback is remembered.
+    pub remember_for: Duration,
     /// TEST-ONLY fault knob (default `None`): sleep a random time in this range inside each
     /// write transaction, after the ids are drawn and before the commit, so that transactions
     /// of several writers commit out of id order. Used by the gap test; never set by the CLI.
@@ -48,6 +54,8 @@ impl Default for BatchLimits {
             max_bytes: 8 << 20,
             queue_capacity: 4096,
             enqueue_timeout: Duration::from_secs(2),
+            remember_recent: 65_536,
+            remember_for: Duration::from_secs(60),
             commit_delay: None,
             order_lock: true,
         }
@@ -65,6 +73,7 @@ pub struct CallbackWriter {
     queue: mpsc::Sender<Pending>,
     enqueue_timeout: Duration,
     stats: Arc<WriterStats>,
+    recent: Arc<RecentlyStored>,
 }
 
 /// Running totals of the writer, updated once per batch (a few relaxed atomic adds), for a
@@ -76,6 +85,7 @@ struct WriterStats {
     busy_us: AtomicU64,
     largest_batch: AtomicU64,
     fallbacks: AtomicU64,
+    answered_from_memory: AtomicU64,
 }
 
 /// A copy of the writer's totals since it started.
@@ -90,6 +100,8 @@ pub struct WriterStatsSnapshot {
     pub largest_batch: u64,
     /// Batches the database refused and that were retried one delivery at a time.
     pub fallbacks: u64,
+    /// Redeliveries answered from the recently stored callbacks, without the database.
+    pub answered_from_memory: u64,
 }
 
 impl WriterStats {
@@ -114,6 +126,7 @@ impl WriterStats {
             busy: Duration::from_micros(self.busy_us.load(Ordering::Relaxed)),
             largest_batch: self.largest_batch.load(Ordering::Relaxed),
             fallbacks: self.fallbacks.load(Ordering::Relaxed),
+            answered_from_memory: self.answered_from_memory.load(Ordering::Relaxed),
         }
     }
 }
@@ -128,6 +141,10 @@ impl CallbackWriter {
             queue,
             enqueue_timeout: limits.enqueue_timeout,
             stats: stats.clone(),
+            recent: Arc::new(RecentlyStored::new(
+                limits.remember_recent,
+                limits.remember_for,
+            )),
         };
         let task = tokio::spawn(run(db, limits, receiver, stats));
         (writer, task)
@@ -144,16 +161,29 @@ impl CallbackWriter {
     }
 
     /// Stores `callback` and returns only after its transaction has committed (or failed).
+    /// A redelivery of a callback this instance stored lately is answered at once.
     pub async fn store(&self, callback: NewCallback) -> Result<StoreOutcome, StoreError> {
+        let fingerprint = Fingerprint::of(&callback);
+        if let Some(outcome) = self.recent.redelivery(&fingerprint, Instant::now()) {
+            self.stats
+                .answered_from_memory
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(outcome);
+        }
         let (reply, answer) = oneshot::channel();
         let pending = Pending { callback, reply };
         self.queue
             .send_timeout(pending, self.enqueue_timeout)
             .await
             .map_err(|_| StoreError::Unavailable("the write queue is full".into()))?;
-        answer
+        let outcome = answer
             .await
-            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))??;
+        if !outcome.duplicate {
+            self.recent
+                .remember(&fingerprint, outcome.id, Instant::now());
+        }
+        Ok(outcome)
     }
 }
 
@@ -185,6 +215,7 @@ async fn run(
         largest_batch = totals.largest_batch,
         busy_ms = totals.busy.as_millis() as u64,
         fallbacks = totals.fallbacks,
+        answered_from_memory = totals.answered_from_memory,
         "callback writer stopped: queue closed and drained"
     );
 }

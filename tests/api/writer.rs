@@ -41,6 +41,10 @@ fn delivery(key: &str, body: &str) -> NewCallback {
 }
 
 async fn start_writer(test_db: &TestDb) -> (Db, CallbackWriter) {
+    start_writer_with(test_db, BatchLimits::default()).await
+}
+
+async fn start_writer_with(test_db: &TestDb, limits: BatchLimits) -> (Db, CallbackWriter) {
     migrate::run_pending(&test_db.url)
         .await
         .expect("migrations run");
@@ -49,7 +53,7 @@ async fn start_writer(test_db: &TestDb) -> (Db, CallbackWriter) {
         acquire_timeout: Duration::from_secs(5),
     };
     let db = Db::connect(&test_db.url, &settings).expect("pool builds");
-    let (writer, _task) = CallbackWriter::start(db.clone(), BatchLimits::default());
+    let (writer, _task) = CallbackWriter::start(db.clone(), limits);
     (db, writer)
 }
 
@@ -72,13 +76,37 @@ on_both_backends! {
     }
 
     async fn a_redelivery_with_another_body_keeps_the_first_and_reports_it(test_db) {
+        // Answered by the database (nothing remembered) and from memory.
+        for remember_recent in [0, 16] {
+            let limits = BatchLimits { remember_recent, ..BatchLimits::default() };
+            let (db, writer) = start_writer_with(&test_db, limits).await;
+            let key = format!("k{remember_recent}");
+            let first = writer.store(delivery(&key, r#"{"v":1}"#)).await.unwrap();
+            let second = writer.store(delivery(&key, r#"{"v":2}"#)).await.unwrap();
+            let third = writer.store(delivery(&key, r#"{"v":1}"#)).await.unwrap();
+            assert!(!first.duplicate && second.duplicate && second.body_differs);
+            assert!(third.duplicate && !third.body_differs);
+            assert_eq!((first.id, first.id), (second.id, third.id));
+            let stored = callbacks::find(&db, first.id).await.unwrap();
+            assert_eq!(stored.body, br#"{"v":1}"#.to_vec(), "the first body is kept");
+            let from_memory = writer.stats().answered_from_memory;
+            assert_eq!(from_memory, if remember_recent == 0 { 0 } else { 2 });
+        }
+    }
+
+    async fn a_recent_redelivery_is_answered_from_memory_and_another_instance_asks_the_database(test_db) {
         let (db, writer) = start_writer(&test_db).await;
-        let first = writer.store(delivery("k", r#"{"v":1}"#)).await.unwrap();
-        let second = writer.store(delivery("k", r#"{"v":2}"#)).await.unwrap();
-        assert!(!first.duplicate && second.duplicate && second.body_differs);
-        assert_eq!(first.id, second.id);
-        let stored = callbacks::find(&db, first.id).await.unwrap();
-        assert_eq!(stored.body, br#"{"v":1}"#.to_vec(), "the first body is kept");
+        let first = writer.store(delivery("retried", "{}")).await.unwrap();
+        let retry = writer.store(delivery("retried", "{}")).await.unwrap();
+        assert_eq!((retry.id, retry.duplicate), (first.id, true));
+        let stats = writer.stats();
+        assert_eq!((stats.rows, stats.answered_from_memory), (1, 1), "{stats:?}");
+        // A second instance has not stored it: it asks the database and gets the same row.
+        let (_, other_instance) = start_writer(&test_db).await;
+        let elsewhere = other_instance.store(delivery("retried", "{}")).await.unwrap();
+        assert_eq!((elsewhere.id, elsewhere.duplicate), (first.id, true));
+        assert_eq!(other_instance.stats().answered_from_memory, 0);
+        assert_eq!(callbacks::count(&db).await.unwrap(), 1);
     }
 }
 
