@@ -28,7 +28,6 @@ pub struct RecentlyStored {
 /// delivery, and no two keys share one.
 type KeyDigest = [u8; 32];
 
-#[derive(Default)]
 struct Inner {
     by_key: HashMap<KeyDigest, Stored, BuildHasherDefault<DigestHasher>>,
     /// Oldest first: what eviction removes.
@@ -86,8 +85,14 @@ impl Fingerprint {
 impl RecentlyStored {
     /// `capacity` 0 remembers nothing.
     pub fn new(capacity: usize, max_age: Duration) -> RecentlyStored {
+        // Allocated once at full size: growing by doubling would briefly hold both the old
+        // and the new table, and leave the freed one behind in the allocator.
+        let room = if capacity == 0 { 0 } else { capacity + 1 };
         RecentlyStored {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                by_key: HashMap::with_capacity_and_hasher(room, Default::default()),
+                order: VecDeque::with_capacity(room),
+            }),
             capacity,
             max_age,
         }

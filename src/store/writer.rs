@@ -54,7 +54,7 @@ impl Default for BatchLimits {
             max_bytes: 8 << 20,
             queue_capacity: 4096,
             enqueue_timeout: Duration::from_secs(2),
-            remember_recent: 65_536,
+            remember_recent: 32_768,
             remember_for: Duration::from_secs(60),
             commit_delay: None,
             order_lock: true,
