@@ -66,10 +66,13 @@ impl<'a> PgBulkInsert<'a> {
         lock: i64,
         take_lock: bool,
         pause: Option<std::time::Duration>,
-        rows: &'a [NewCallback],
+        rows: &'a [&'a NewCallback],
     ) -> PgBulkInsert<'a> {
-        fn column<'a, T>(rows: &'a [NewCallback], f: impl Fn(&'a NewCallback) -> T) -> Vec<T> {
-            rows.iter().map(f).collect()
+        fn column<'a, T>(
+            rows: &'a [&'a NewCallback],
+            f: impl Fn(&'a NewCallback) -> T,
+        ) -> Vec<T> {
+            rows.iter().map(|&row| f(row)).collect()
         }
         PgBulkInsert {
             lock,

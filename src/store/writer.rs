@@ -266,8 +266,8 @@ async fn store_batch(
     callbacks: &[NewCallback],
 ) -> Vec<Result<StoreOutcome, StoreError>> {
     let plan = BatchPlan::new(callbacks);
-    let unique = plan.leaders.iter().map(|&i| callbacks[i].clone()).collect();
-    match insert_unique(db, unique, limits).await {
+    let unique: Vec<&NewCallback> = plan.leaders.iter().map(|&i| &callbacks[i]).collect();
+    match insert_unique(db, &unique, limits).await {
         Ok(written) => {
             let stored = written
                 .rows
