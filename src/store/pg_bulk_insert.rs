@@ -68,10 +68,7 @@ impl<'a> PgBulkInsert<'a> {
         pause: Option<std::time::Duration>,
         rows: &'a [&'a NewCallback],
     ) -> PgBulkInsert<'a> {
-        fn column<'a, T>(
-            rows: &'a [&'a NewCallback],
-            f: impl Fn(&'a NewCallback) -> T,
-        ) -> Vec<T> {
+        fn column<'a, T>(rows: &'a [&'a NewCallback], f: impl Fn(&'a NewCallback) -> T) -> Vec<T> {
             rows.iter().map(|&row| f(row)).collect()
         }
         PgBulkInsert {
