@@ -169,8 +169,7 @@ fn existing_query(missing: &[DeliveryKey]) -> ExistingQuery<'_> {
 /// prepared statement: Postgres then plans it with the values each time. Cached, its generic
 /// plan was settled while the table was nearly empty, walked the `(source, id)` index and
 /// filtered every row of the source, and stayed until autovacuum first analyzed the table
-/// (16 senders, 90 % redeliveries, a fresh database, recent-callback memory off: 6,503-7,093
-/// req/s, with the lookup the statement most often seen running).
+/// (docs/performance.md, "Targets").
 fn existing_rows_pg(
     missing: &[DeliveryKey],
 ) -> diesel::query_builder::BoxedSqlQuery<'_, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
