@@ -1,7 +1,8 @@
 //! Polling benchmark (not a test): seeds N callbacks (default 1,000,000) and 10 admins who have
 //! viewed 0%, 10%, … 90% of them, starts the real server, and measures over HTTP, one request
 //! at a time, the dashboard's poll (`check` after a cursor 100 rows behind the head), history
-//! filtered by status, and a callback's detail. Prints p50/p99 per operation.
+//! filtered by status (its first page, as the dashboard opens it, and random pages anywhere in
+//! the table), and a callback's detail. Prints p50/p99 per operation.
 //!
 //!     cargo run --release --bin hookbox-bench-polling -- --database-url postgres://…/db
 //!
@@ -85,7 +86,7 @@ async fn main() -> Result<(), BoxError> {
         db.backend_name(),
         args.iterations
     );
-    let ops: [Operation; 4] = [
+    let ops: [Operation; 5] = [
         (
             "check (after a cursor 100 rows behind the head, limit 20)",
             Box::new(move |_| format!("/api/admin/llm-callbacks/check?after={near_head}&limit=20")),
@@ -93,6 +94,10 @@ async fn main() -> Result<(), BoxError> {
         (
             "check (no cursor: latest 20 unviewed + head)",
             Box::new(|_| "/api/admin/llm-callbacks/check?limit=20".to_owned()),
+        ),
+        (
+            "history (status=failed, limit 50, first page)",
+            Box::new(|_| "/api/admin/llm-callbacks?status=failed&limit=50".to_owned()),
         ),
         (
             "history (status=failed, limit 50, random page)",
