@@ -154,6 +154,7 @@ fn lookup_columns(missing: &[DeliveryKey]) -> (Vec<&str>, Vec<&str>) {
     (sources, keys)
 }
 
+/// The stored rows holding the keys of `missing` (SQLite; Postgres uses `existing_rows_pg`).
 fn existing_query(missing: &[DeliveryKey]) -> ExistingQuery<'_> {
     let (sources, keys) = lookup_columns(missing);
     dsl::callbacks
