@@ -1,7 +1,8 @@
 //! Postgres unreachable during full load (a TCP proxy cut between Hookbox and the shared
 //! server, which is never touched): no 200 while it is down, 503 + Retry-After instead,
 //! /readyz unhealthy, no crash, bounded memory; after restore, recovery without a restart
-//! and nothing lost.
+//! and nothing lost. And a retry of a callback stored just before the cut is still answered 200
+//! from the writer's memory, while new callbacks get 503.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -130,4 +131,43 @@ async fn a_database_outage_under_load_gives_503s_and_recovers_without_loss() {
         rss_peak_down,
         rss_hwm
     );
+}
+
+/// A sender that retries a callback Hookbox has just stored gets its 200 even while the
+/// database is away (the writer remembers what it stored in the last minute), while anything
+/// new is refused with 503 until the database is back; no row is written twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_of_a_just_stored_callback_is_answered_during_an_outage() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let proxy = ChaosProxy::start(5432).await;
+    let server = Server::start(&test_db.url_via(proxy.port), &["--db-timeout-ms", "1000"]).await;
+    let client = load::client();
+    let base = server.url("");
+    let stored_before = Message::new("stored-before", 0);
+    assert_eq!(
+        load::send(&client, &base, &stored_before).await,
+        Outcome::Stored
+    );
+
+    proxy.cut();
+    assert_eq!(
+        load::send(&client, &base, &stored_before).await,
+        Outcome::Stored,
+        "a retry of a stored callback while the database is away"
+    );
+    let new = Message::new("new-during-outage", 0);
+    assert_eq!(
+        load::send(&client, &base, &new).await,
+        Outcome::Refused {
+            status: 503,
+            retry_after: true
+        },
+        "a new callback while the database is away"
+    );
+
+    proxy.restore();
+    load::retry_until_stored(&base, std::slice::from_ref(&new)).await;
+    load::check_complete(&stored(&test_db.url).await, &[&stored_before, &new]);
 }
