@@ -42,12 +42,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Creates an empty database for one part of the run, registers it for the cleanup and sets
+# BENCH_DB to its URL. Not to be called as $(…): the registration would happen in a subshell,
+# be lost, and the database would be left behind.
 fresh_pg_database() {
     local name="hookbox_bench_$1_$$"
     psql "$PG_ADMIN" -qAtX -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null
     psql "$PG_ADMIN" -qAtX -c "CREATE DATABASE $name" >/dev/null
     DATABASES+=("$name")
-    echo "$PG_BASE/$name"
+    BENCH_DB="$PG_BASE/$name"
 }
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -157,7 +160,8 @@ print_table() {
 
 soak() {
     local seconds=${1:-300} db log
-    db=$(fresh_pg_database soak)
+    fresh_pg_database soak
+    db=$BENCH_DB
     log="$WORK/hookbox-soak.log"
     start_hookbox "$db" "$log"
     echo "soak: Hookbox on Postgres, 64 senders, $seconds s; RSS every 5 s (MiB: peak current; load1)"
@@ -188,7 +192,8 @@ fi
 : >"$RESULTS"
 echo "machine: $(nproc) cores; uptime: $(uptime)"
 
-db=$(fresh_pg_database pg)
+fresh_pg_database pg
+db=$BENCH_DB
 start_hookbox "$db" "$WORK/hookbox-pg.log"
 for c in $SENDERS; do measure hookbox-postgres "$HOOKBOX_PORT" "$db" "$c" 0; done
 measure hookbox-postgres "$HOOKBOX_PORT" "$db" 16 "$DUPLICATES"
@@ -205,7 +210,8 @@ grep 'callback writer' "$WORK/hookbox-sqlite.log" >&2 || true
 if [[ ${SKIP_NODE:-0} != 1 ]]; then
     echo "installing the reference receiver (npm ci)…"
     (cd bench/reference && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-    db=$(fresh_pg_database node)
+    fresh_pg_database node
+    db=$BENCH_DB
     start_node "$db" "$WORK/node.log"
     for c in $SENDERS; do measure node-fastify-pg "$NODE_PORT" "$db" "$c" 0; done
     measure node-fastify-pg "$NODE_PORT" "$db" 16 "$DUPLICATES"
