@@ -3,8 +3,6 @@
 //! with Load more, a reload whenever the tab is opened, keyboard navigation between the tabs,
 //! and an empty and an error state.
 
-use std::time::Duration;
-
 use fantoccini::key::Key;
 use serde_json::{json, Value};
 
@@ -19,18 +17,10 @@ const DECLARED: u64 = 5 * 1024 * 1024;
 
 /// Waits until the rejection log (written in the background) holds `expected` rows.
 pub async fn wait_logged(app: &TestApp, expected: i64) {
-    let start = std::time::Instant::now();
-    loop {
-        let count = rejections::count(&app.db).await.unwrap();
-        if count == expected {
-            return;
-        }
-        assert!(
-            start.elapsed() < WAIT,
-            "the rejection log holds {count} rows, not {expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(&format!("{expected} rejections logged"), || async {
+        rejections::count(&app.db).await.unwrap() == expected
+    })
+    .await;
 }
 
 /// A signed request declaring a 5 MiB body and sending none: refused on its Content-Length.
@@ -219,14 +209,7 @@ async fn the_rejected_tab_explains_refused_deliveries_newest_first_and_pages() {
         assert!(tally(browser).await[0].starts_with("50 × the signature was right"), "the tally counts every loaded page");
 
         // A new refusal shows when the tab is opened again, on a fresh first page.
-        let lost = app
-            .client
-            .post(app.url("/api/webhooks/nowhere"))
-            .header("user-agent", "sender-lost/1.0")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let lost = app.post_to_source("nowhere", "{}", &[("user-agent", "sender-lost/1.0")]).await;
         assert_eq!(json_with_status(lost, 404).await["error"], "unknown_source");
         wait_logged(&app, PAGE as i64 + 4).await;
         browser.click("#tab-history").await;

@@ -188,13 +188,12 @@ async fn hostile_text_in_a_rejection_stays_text_in_the_rejected_tab() {
     }
     // …and as the source name in the URL.
     let lost = app
-        .client
-        .post(app.url(&format!("/api/webhooks/{}", path_segment(HOSTILE[1]))))
-        .header("user-agent", "plain/1.0")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+        .post_to_source(
+            &path_segment(HOSTILE[1]),
+            "{}",
+            &[("user-agent", "plain/1.0")],
+        )
+        .await;
     assert_eq!(json_with_status(lost, 404).await["error"], "unknown_source");
     crate::dashboard_rejected::wait_logged(&app, HOSTILE.len() as i64 + 1).await;
     let Some(browser) = Browser::start("xss_rejected", &app.address).await else {

@@ -105,23 +105,6 @@ pub fn sw_headers(secret: &str, id: &str, timestamp: i64, body: &str) -> Vec<(St
     ]
 }
 
-pub async fn post(
-    app: &TestApp,
-    source: &str,
-    body: &str,
-    headers: &[(String, String)],
-) -> reqwest::Response {
-    let mut request = app
-        .client
-        .post(app.url(&format!("/api/webhooks/{source}")))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
-    for (name, value) in headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
-    request.send().await.expect("request reaches the server")
-}
-
 async fn error_code(response: reqwest::Response, status: u16) -> String {
     json_with_status(response, status).await["error"]
         .as_str()
@@ -160,7 +143,7 @@ on_both_backends! {
         for (source, secret, body, tolerance) in presets {
             let id = format!("msg_{source}_1");
             let valid = sw_headers(secret, &id, now(), &body);
-            let json = json_with_status(post(&app, source, &body, &valid).await, 200).await;
+            let json = json_with_status(app.post_to_source(source, &body, &valid).await, 200).await;
             assert_eq!(json["duplicate"], false, "{source}");
             let row = callbacks::find(&app.db, json["id"].as_i64().unwrap()).await.unwrap();
             assert_eq!(row.source, source);
@@ -168,36 +151,36 @@ on_both_backends! {
             assert_eq!(row.delivery_key, format!("wid:{id}"), "{source}: the webhook-id is the idempotency key");
             assert!(row.signature_header.contains(&valid[2].1), "{source}: the stored header keeps the signature");
 
-            let again = json_with_status(post(&app, source, &body, &sw_headers(secret, &id, now(), &body)).await, 200).await;
+            let again = json_with_status(app.post_to_source(source, &body, &sw_headers(secret, &id, now(), &body)).await, 200).await;
             assert_eq!(again["duplicate"], true, "{source}: a redelivery is recognised by webhook-id");
 
             let mut tampered = body.clone();
             tampered.insert(1, ' ');
-            assert_eq!(error_code(post(&app, source, &tampered, &valid).await, 401).await, "invalid_signature", "{source} tampered");
+            assert_eq!(error_code(app.post_to_source(source, &tampered, &valid).await, 401).await, "invalid_signature", "{source} tampered");
             let wrong = sw_headers("whsec_d3Jvbmctc2VjcmV0LXZhbHVlLTAxMjM0NQ==", "msg_w", now(), &body);
-            assert_eq!(error_code(post(&app, source, &body, &wrong).await, 401).await, "invalid_signature", "{source} wrong secret");
+            assert_eq!(error_code(app.post_to_source(source, &body, &wrong).await, 401).await, "invalid_signature", "{source} wrong secret");
             for skew in [-(tolerance + 5), tolerance + 5] {
                 let replayed = sw_headers(secret, "msg_r", now() + skew, &body);
-                assert_eq!(error_code(post(&app, source, &body, &replayed).await, 401).await, "timestamp_out_of_range", "{source} skew {skew}");
+                assert_eq!(error_code(app.post_to_source(source, &body, &replayed).await, 401).await, "timestamp_out_of_range", "{source} skew {skew}");
             }
             for missing in 0..3 {
                 let mut partial = sw_headers(secret, "msg_m", now(), &body);
                 partial.remove(missing);
-                assert_eq!(error_code(post(&app, source, &body, &partial).await, 401).await, "missing_signature", "{source} without header {missing}");
+                assert_eq!(error_code(app.post_to_source(source, &body, &partial).await, 401).await, "missing_signature", "{source} without header {missing}");
             }
             let mut malformed = sw_headers(secret, "msg_x", now(), &body);
             for bad in ["v1,***", "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", "v2,abcd"] {
                 malformed[2].1 = bad.into();
-                assert_eq!(error_code(post(&app, source, &body, &malformed).await, 401).await, "invalid_signature", "{source} {bad}");
+                assert_eq!(error_code(app.post_to_source(source, &body, &malformed).await, 401).await, "invalid_signature", "{source} {bad}");
             }
             let mut bad_ts = sw_headers(secret, "msg_t", now(), &body);
             bad_ts[1].1 = "yesterday".into();
-            assert_eq!(error_code(post(&app, source, &body, &bad_ts).await, 401).await, "invalid_signature");
+            assert_eq!(error_code(app.post_to_source(source, &body, &bad_ts).await, 401).await, "invalid_signature");
 
             let mut several = sw_headers(secret, &format!("msg_{source}_2"), now(), &body);
             let good = several[2].1.clone();
             several[2].1 = format!("v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v1a,AAAA {good} v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
-            json_with_status(post(&app, source, &body, &several).await, 200).await;
+            json_with_status(app.post_to_source(source, &body, &several).await, 200).await;
         }
         let total = callbacks::count(&app.db).await.unwrap();
         assert_eq!(total, 6, "two accepted deliveries per source, nothing for the refusals");
@@ -209,7 +192,7 @@ on_both_backends! {
         for (secret, label) in [(REPLICATE_OLD, "old"), (REPLICATE_NEW, "new")] {
             let body = replicate_prediction(&format!("pred_{label}"), "succeeded", None);
             let headers = sw_headers(secret, &format!("msg_{label}"), now(), &body);
-            let json = json_with_status(post(&app, "replicate", &body, &headers).await, 200).await;
+            let json = json_with_status(app.post_to_source("replicate", &body, &headers).await, 200).await;
             let row = callbacks::find(&app.db, json["id"].as_i64().unwrap()).await.unwrap();
             assert_eq!(row.secret_label, label);
         }
@@ -219,7 +202,7 @@ on_both_backends! {
         let (sources, _, _dir) = sources_from(&config_text());
         let app = spawn_with_sources(&test_db, sources).await;
         let body = openai_event("fine_tuning.job.failed", "ftjob_abc123");
-        let json = json_with_status(post(&app, "openai", &body, &sw_headers(OPENAI_SECRET, "msg_ft", now(), &body)).await, 200).await;
+        let json = json_with_status(app.post_to_source("openai", &body, &sw_headers(OPENAI_SECRET, "msg_ft", now(), &body)).await, 200).await;
         assert_eq!(json["callback_id"], "ftjob_abc123");
         let row = callbacks::find(&app.db, json["id"].as_i64().unwrap()).await.unwrap();
         assert_eq!(
@@ -230,7 +213,7 @@ on_both_backends! {
         assert_eq!(row.body, body.as_bytes());
 
         let body = replicate_prediction("rrr111", "failed", Some("CUDA out of memory"));
-        let json = json_with_status(post(&app, "replicate", &body, &sw_headers(REPLICATE_NEW, "msg_rep", now(), &body)).await, 200).await;
+        let json = json_with_status(app.post_to_source("replicate", &body, &sw_headers(REPLICATE_NEW, "msg_rep", now(), &body)).await, 200).await;
         let row = callbacks::find(&app.db, json["id"].as_i64().unwrap()).await.unwrap();
         assert_eq!(
             (row.callback_id.as_str(), row.event.as_str(), row.workflow_name.as_deref(), row.status.as_deref(), row.error_message.as_deref()),
@@ -239,7 +222,7 @@ on_both_backends! {
         assert_eq!(row.sent_at.map(|t| t.to_string()).as_deref(), Some("2026-11-23 10:00:03.500"));
 
         let no_id = r#"{"type":"batch.completed","data":{}}"#;
-        let response = post(&app, "openai", no_id, &sw_headers(OPENAI_SECRET, "msg_noid", now(), no_id)).await;
+        let response = app.post_to_source("openai", no_id, &sw_headers(OPENAI_SECRET, "msg_noid", now(), no_id)).await;
         let json = json_with_status(response, 400).await;
         assert_eq!(json["error"], "invalid_payload");
         assert!(json["detail"].as_str().unwrap().contains("job_id"), "{json}");
@@ -250,7 +233,7 @@ on_both_backends! {
         let app = spawn_with_sources(&test_db, sources).await;
         let body = r#"{"action":"completed","repository":"api","build":{"id":"b-77","conclusion":"failure","error":"tests failed"}}"#;
         let signed = vec![("x-hub-signature-256".to_owned(), sign(BUILDS_SECRET, body))];
-        let json = json_with_status(post(&app, "builds", body, &signed).await, 200).await;
+        let json = json_with_status(app.post_to_source("builds", body, &signed).await, 200).await;
         let row = callbacks::find(&app.db, json["id"].as_i64().unwrap()).await.unwrap();
         assert_eq!(
             (row.callback_id.as_str(), row.event.as_str(), row.workflow_name.as_deref(), row.status.as_deref(), row.error_message.as_deref()),
@@ -258,14 +241,14 @@ on_both_backends! {
         );
         assert_eq!(row.signature_scheme, "hmac-sha256-hex");
         let tampered = body.replace("failure", "success");
-        assert_eq!(error_code(post(&app, "builds", &tampered, &signed).await, 401).await, "invalid_signature");
+        assert_eq!(error_code(app.post_to_source("builds", &tampered, &signed).await, 401).await, "invalid_signature");
         let wrong = vec![("x-hub-signature-256".to_owned(), sign("another-secret-0000000", body))];
-        assert_eq!(error_code(post(&app, "builds", body, &wrong).await, 401).await, "invalid_signature");
+        assert_eq!(error_code(app.post_to_source("builds", body, &wrong).await, 401).await, "invalid_signature");
         let elsewhere = vec![("x-webhook-signature".to_owned(), sign(BUILDS_SECRET, body))];
-        assert_eq!(error_code(post(&app, "builds", body, &elsewhere).await, 401).await, "missing_signature");
+        assert_eq!(error_code(app.post_to_source("builds", body, &elsewhere).await, 401).await, "missing_signature");
         let big = format!(r#"{{"action":"x","build":{{"id":"b"}},"pad":"{}"}}"#, "x".repeat(2048));
         let big_signed = vec![("x-hub-signature-256".to_owned(), sign(BUILDS_SECRET, &big))];
-        let json = json_with_status(post(&app, "builds", &big, &big_signed).await, 413).await;
+        let json = json_with_status(app.post_to_source("builds", &big, &big_signed).await, 413).await;
         assert_eq!(json["limit_bytes"], 2048);
     }
 
@@ -280,14 +263,14 @@ on_both_backends! {
             ("replicate", REPLICATE_OLD, "generic"),
         ] {
             let headers = sw_headers(secret, "msg_cross", now(), &body);
-            assert_eq!(error_code(post(&app, posted_to, &body, &headers).await, 401).await, "invalid_signature", "{signed_for} → {posted_to}");
+            assert_eq!(error_code(app.post_to_source(posted_to, &body, &headers).await, 401).await, "invalid_signature", "{signed_for} → {posted_to}");
         }
         let llm = callback_body("job-cross", "workflow.completed");
         let headers = vec![("x-hub-signature-256".to_owned(), sign(SECRET, &llm)), ("x-webhook-signature".to_owned(), sign(SECRET, &llm))];
-        assert_eq!(error_code(post(&app, "builds", &llm, &headers).await, 401).await, "invalid_signature", "llm-callback → builds");
+        assert_eq!(error_code(app.post_to_source("builds", &llm, &headers).await, 401).await, "invalid_signature", "llm-callback → builds");
         let builds = r#"{"action":"completed","build":{"id":"b1"}}"#;
         let headers = vec![("x-hub-signature-256".to_owned(), sign(BUILDS_SECRET, builds)), ("x-webhook-signature".to_owned(), sign(BUILDS_SECRET, builds))];
-        assert_eq!(error_code(post(&app, "llm-callback", builds, &headers).await, 401).await, "invalid_signature", "builds → llm-callback");
+        assert_eq!(error_code(app.post_to_source("llm-callback", builds, &headers).await, 401).await, "invalid_signature", "builds → llm-callback");
         assert_eq!(callbacks::count(&app.db).await.unwrap(), 0);
         json_with_status(app.post_signed(&llm).await, 200).await;
     }
@@ -376,10 +359,10 @@ async fn signatures_made_by_the_standardwebhooks_package_are_accepted() {
         ("webhook-timestamp".to_owned(), ts.clone()),
         ("webhook-signature".to_owned(), signature.clone()),
     ];
-    json_with_status(post(&app, "openai", &body, &headers).await, 200).await;
+    json_with_status(app.post_to_source("openai", &body, &headers).await, 200).await;
     let tampered = body.replace("resp_py1", "resp_py2");
     assert_eq!(
-        error_code(post(&app, "openai", &tampered, &headers).await, 401).await,
+        error_code(app.post_to_source("openai", &tampered, &headers).await, 401).await,
         "invalid_signature"
     );
     let (_, other) =
@@ -390,7 +373,7 @@ async fn signatures_made_by_the_standardwebhooks_package_are_accepted() {
         ("webhook-signature".to_owned(), other),
     ];
     assert_eq!(
-        error_code(post(&app, "openai", &body, &headers).await, 401).await,
+        error_code(app.post_to_source("openai", &body, &headers).await, 401).await,
         "invalid_signature",
         "another key"
     );

@@ -28,8 +28,7 @@ fn event(id: &str) -> String {
 
 async fn status_of(app: &TestApp, source: &str, secret: &str, id: &str) -> u16 {
     let body = event(id);
-    post(
-        app,
+    app.post_to_source(
         source,
         &body,
         &sw_headers(secret, &format!("msg_{id}"), now(), &body),

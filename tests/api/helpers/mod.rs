@@ -155,18 +155,27 @@ impl TestApp {
 
     /// Posts `body` to the callback URL with exactly these extra headers.
     pub async fn post_callback(&self, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        self.post_to_source("llm-callback", body, headers).await
+    }
+
+    /// Posts `body` as JSON to `/api/webhooks/<source>` with exactly these extra headers.
+    pub async fn post_to_source<N: AsRef<str>, V: AsRef<str>>(
+        &self,
+        source: &str,
+        body: &str,
+        headers: &[(N, V)],
+    ) -> reqwest::Response {
         let mut request = self
             .client
-            .post(self.url(CALLBACK_PATH))
+            .post(self.url(&format!("/api/webhooks/{source}")))
             .header("content-type", "application/json")
             .body(body.to_owned());
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            request = request.header(name.as_ref(), value.as_ref());
         }
         request.send().await.expect("request reaches the server")
     }
 
-    /// Stops the server gracefully and waits for it.
     /// Sends only a request head (no body) over a raw connection and returns the first answer
     /// read: a server that waited for the declared body would not answer within 5 s.
     pub async fn answer_to_head(&self, head: &str) -> String {
@@ -183,6 +192,7 @@ impl TestApp {
         String::from_utf8_lossy(&response[..read]).into_owned()
     }
 
+    /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         self.handle.stop(true).await;
         if let Some(task) = self.task.take() {
