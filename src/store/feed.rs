@@ -12,6 +12,7 @@ use diesel::{
 };
 use diesel_async::RunQueryDsl;
 
+use super::callbacks::head_id;
 use super::schema::{callback_views, callbacks, view_marks};
 use super::views::view_mark_of;
 use super::{with_conn, Db, StoreError};
@@ -139,17 +140,6 @@ macro_rules! count_unviewed {
                 }
             }
         }
-    }};
-}
-
-/// The newest callback id (0 for an empty table).
-macro_rules! head_id {
-    ($conn:expr) => {{
-        let head: Option<i64> = callbacks::table
-            .select(max(callbacks::id))
-            .first($conn)
-            .await?;
-        head.unwrap_or(0)
     }};
 }
 

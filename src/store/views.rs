@@ -8,11 +8,12 @@
 //! its own mark and the marks covering it.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::{max, min};
+use diesel::dsl::min;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
+use super::callbacks::head_id;
 use super::schema::{callback_views, callbacks, view_marks};
 use super::{with_conn, Db, StoreError};
 
@@ -93,11 +94,7 @@ pub async fn mark_up_to(
     now: NaiveDateTime,
 ) -> Result<u64, StoreError> {
     with_conn!(db, write, |conn| {
-        let head: Option<i64> = callbacks::table
-            .select(max(callbacks::id))
-            .first(conn)
-            .await?;
-        let target = up_to.min(head.unwrap_or(0));
+        let target = up_to.min(head_id!(conn));
         let previous = view_mark_of!(conn, user_id);
         if target <= previous {
             return Ok(0);
