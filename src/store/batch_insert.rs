@@ -43,7 +43,7 @@ pub async fn insert_unique(
                 PgBulkInsert::new(CALLBACK_ORDER_LOCK, limits.order_lock, delay, rows)
                     .load(&mut *conn)
                     .await?;
-            let (inserted, missing) = split_inserted(rows, inserted);
+            let (inserted, missing) = split_inserted(rows.iter().copied(), inserted);
             // A key that conflicted belongs to a committed row: ON CONFLICT waits for a
             // concurrent inserter to finish, so this later snapshot sees its row.
             let existing = if missing.is_empty() {
@@ -60,7 +60,6 @@ pub async fn insert_unique(
             let written = conn
                 .spawn_blocking(move |conn| {
                     conn.immediate_transaction(|conn| {
-                        let rows: Vec<&NewCallback> = rows.iter().collect();
                         let written = insert_sqlite(conn, &rows)?;
                         if let Some(delay) = delay {
                             std::thread::sleep(delay);
@@ -83,14 +82,14 @@ fn commit_delay(limits: &BatchLimits) -> Option<std::time::Duration> {
     Some(rand::random_range(low..high))
 }
 
-fn insert_sqlite(conn: &mut SqliteConnection, rows: &[&NewCallback]) -> QueryResult<Written> {
+fn insert_sqlite(conn: &mut SqliteConnection, rows: &[NewCallback]) -> QueryResult<Written> {
     use diesel::RunQueryDsl;
     let mut inserted = Vec::with_capacity(rows.len());
     // Diesel cannot combine a multi-row insert with RETURNING on SQLite; inside one
     // transaction the per-row statements are cheap, the commit is what costs.
     for row in rows {
         let id: Option<(i64, String, String)> = diesel::insert_into(dsl::callbacks)
-            .values(*row)
+            .values(row)
             .on_conflict((dsl::source, dsl::delivery_key))
             .do_nothing()
             .returning((dsl::id, dsl::source, dsl::delivery_key))
@@ -110,8 +109,8 @@ fn insert_sqlite(conn: &mut SqliteConnection, rows: &[&NewCallback]) -> QueryRes
 type InsertedRow = (DeliveryKey, i64, String);
 
 /// Pairs returned ids with their rows' body hashes, and lists the keys that hit a conflict.
-fn split_inserted(
-    rows: &[&NewCallback],
+fn split_inserted<'a>(
+    rows: impl IntoIterator<Item = &'a NewCallback>,
     returned: Vec<(i64, String, String)>,
 ) -> (Vec<InsertedRow>, Vec<DeliveryKey>) {
     let mut returned: std::collections::HashMap<DeliveryKey, i64> = returned
