@@ -173,6 +173,13 @@ mod tests {
         Fingerprint::of(&NewCallback::for_tests(source, key, &sha))
     }
 
+    /// The row id a redelivery of (source, key) with body "aa" is answered with, if any.
+    fn answered_id(recent: &RecentlyStored, source: &str, key: &str, at: Instant) -> Option<i64> {
+        recent
+            .redelivery(&delivery(source, key, "aa"), at)
+            .map(|o| o.id)
+    }
+
     #[test]
     fn a_remembered_delivery_is_answered_as_a_duplicate_of_its_row() {
         let recent = RecentlyStored::new(10, Duration::from_secs(60));
@@ -233,12 +240,7 @@ mod tests {
         }
         assert_eq!(recent.len(), 3);
         assert_eq!(recent.redelivery(&delivery("s", "k2", "aa"), now), None);
-        assert_eq!(
-            recent
-                .redelivery(&delivery("s", "k5", "aa"), now)
-                .map(|o| o.id),
-            Some(5)
-        );
+        assert_eq!(answered_id(&recent, "s", "k5", now), Some(5));
     }
 
     #[test]
@@ -253,12 +255,7 @@ mod tests {
             now + Duration::from_millis(2),
         );
         let later = now + Duration::from_millis(3);
-        assert_eq!(
-            recent
-                .redelivery(&delivery("s", "k", "aa"), later)
-                .map(|o| o.id),
-            Some(2)
-        );
+        assert_eq!(answered_id(&recent, "s", "k", later), Some(2));
     }
 
     #[test]
