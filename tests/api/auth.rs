@@ -218,6 +218,29 @@ on_both_backends! {
         assert_refused(app.get_as(&bearer, "/api/auth/me").await, 401, "unauthenticated", "revoked by id").await;
     }
 
+    async fn a_token_records_its_use_at_most_once_a_minute(test_db) {
+        // A script polling every few seconds must not turn each read into a durable write.
+        let app = TestApp::spawn(&test_db).await;
+        app.add_user("poller", "poller-password", true).await;
+        let (_, token) = accounts::create_token(&app.db, "poller", "poll").await.unwrap();
+        let last_used = || async {
+            sessions::find_token(&app.db, &token.hash())
+                .await
+                .unwrap()
+                .expect("the token exists")
+                .last_used_at
+        };
+        assert_eq!(last_used().await, None, "never used yet");
+        let bearer = Cred::Bearer(token.expose().to_owned());
+        app.get_json(&bearer, "/api/auth/me").await;
+        let first = last_used().await;
+        assert!(first.is_some(), "the first use is recorded");
+        for _ in 0..3 {
+            app.get_json(&bearer, "/api/admin/llm-callbacks/check").await;
+        }
+        assert_eq!(last_used().await, first, "uses within the minute write nothing");
+    }
+
     async fn an_idle_session_ends(test_db) {
         let mut options = AppOptions::default();
         options.auth.session.idle = std::time::Duration::from_secs(1);
