@@ -12,9 +12,9 @@ use diesel::{
 };
 use diesel_async::RunQueryDsl;
 
-use super::callbacks::head_id;
 use super::schema::{callback_views, callbacks, view_marks};
-use super::views::view_mark_of;
+pub use super::unviewed::UnviewedCount;
+use super::unviewed::{position_of, Position};
 use super::{with_conn, Db, StoreError};
 
 #[diesel::declare_sql_function]
@@ -22,9 +22,6 @@ extern "SQL" {
     fn lower(x: Nullable<Text>) -> Nullable<Text>;
 }
 
-/// How many of the newest callbacks above a user's watermark the unread count looks at; with
-/// more, the count says "at least".
-pub const UNVIEWED_COUNT_WINDOW: i64 = 1000;
 /// Most callbacks of one job returned.
 pub const JOB_CALLBACKS_MAX: i64 = 1000;
 /// Most distinct values per facet.
@@ -58,12 +55,6 @@ pub struct CheckPage {
     /// Where the next poll continues: the last item when there is more, else the head.
     pub next: i64,
     pub unviewed: UnviewedCount,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnviewedCount {
-    pub count: i64,
-    pub capped: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -103,46 +94,6 @@ macro_rules! not_opened_by {
     };
 }
 
-/// The unread count over the newest `UNVIEWED_COUNT_WINDOW` callbacks between the user's
-/// watermark and `head`: the window's size minus the user's marks inside it, two index range
-/// scans whose cost does not depend on how the user's marks are spread. Exact when the window
-/// holds every callback above the watermark, else a lower bound flagged `capped`.
-macro_rules! count_unviewed {
-    ($conn:expr, $user_id:expr, $mark:expr, $head:expr) => {{
-        let window: Vec<i64> = callbacks::table
-            .filter(callbacks::id.gt($mark))
-            .filter(callbacks::id.le($head))
-            .select(callbacks::id)
-            .order(callbacks::id.desc())
-            .limit(UNVIEWED_COUNT_WINDOW + 1)
-            .load($conn)
-            .await?;
-        let capped = window.len() as i64 > UNVIEWED_COUNT_WINDOW;
-        let in_window = &window[..window.len().min(UNVIEWED_COUNT_WINDOW as usize)];
-        match in_window.last() {
-            None => UnviewedCount {
-                count: 0,
-                capped: false,
-            },
-            Some(&oldest) => {
-                let viewed: i64 = callback_views::table
-                    .filter(callback_views::user_id.eq($user_id))
-                    .filter(callback_views::callback_id.ge(oldest))
-                    .filter(callback_views::callback_id.le($head))
-                    .count()
-                    .get_result($conn)
-                    .await?;
-                UnviewedCount {
-                    // Never below zero, even if retention deleted a callback between the two
-                    // statements.
-                    count: (in_window.len() as i64 - viewed).max(0),
-                    capped,
-                }
-            }
-        }
-    }};
-}
-
 /// Callbacks `user_id` has not viewed after `after` (or the latest ones without it).
 ///
 /// The head is read before the items, in its own statement: every id up to a visible id is
@@ -155,8 +106,12 @@ pub async fn check(
     limit: i64,
 ) -> Result<CheckPage, StoreError> {
     with_conn!(db, read, |conn| {
-        let head = head_id!(conn).max(after.unwrap_or(0));
-        let mark = view_mark_of!(conn, user_id);
+        let Position {
+            head,
+            mark,
+            unviewed,
+        } = position_of!(conn, user_id);
+        let head = head.max(after.unwrap_or(0));
         let base = callbacks::table
             .filter(callbacks::id.le(head))
             .filter(not_opened_by!(user_id))
@@ -188,7 +143,6 @@ pub async fn check(
                 (items, false, head)
             }
         };
-        let unviewed = count_unviewed!(conn, user_id, mark, head);
         Ok(CheckPage {
             items,
             has_more,
@@ -369,8 +323,7 @@ pub async fn facets(db: &Db, user_id: i64) -> Result<Facets, StoreError> {
         let statuses = facet_values!(conn, Facet::Status);
         let events = facet_values!(conn, Facet::Event);
         let sources = facet_values!(conn, Facet::Source);
-        let mark = view_mark_of!(conn, user_id);
-        let unviewed = count_unviewed!(conn, user_id, mark, head_id!(conn));
+        let unviewed = position_of!(conn, user_id).unviewed;
         Ok(Facets {
             workflow_names,
             statuses,

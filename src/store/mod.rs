@@ -15,6 +15,7 @@ pub mod retention;
 mod schema;
 pub mod seed;
 pub mod sessions;
+mod unviewed;
 mod url;
 pub mod users;
 pub mod views;

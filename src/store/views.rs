@@ -29,7 +29,6 @@ macro_rules! view_mark_of {
         mark.unwrap_or(0)
     }};
 }
-pub(crate) use view_mark_of;
 
 /// When a user first viewed a callback: its own mark or the earliest watermark covering it.
 macro_rules! first_viewed_at {
