@@ -65,19 +65,6 @@ impl NewCallback {
     }
 }
 
-/// The newest callback id (0 for an empty table). A macro because the query runs on whichever
-/// backend's connection the caller holds.
-macro_rules! head_id {
-    ($conn:expr) => {{
-        let head: Option<i64> = $crate::store::schema::callbacks::table
-            .select(diesel::dsl::max($crate::store::schema::callbacks::id))
-            .first($conn)
-            .await?;
-        head.unwrap_or(0)
-    }};
-}
-pub(crate) use head_id;
-
 /// A stored callback, every column.
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = callbacks)]

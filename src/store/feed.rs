@@ -96,9 +96,10 @@ macro_rules! not_opened_by {
 
 /// Callbacks `user_id` has not viewed after `after` (or the latest ones without it).
 ///
-/// The head is read before the items, in its own statement: every id up to a visible id is
-/// committed (the writer's order lock), so no row at or below the head can appear later, and
-/// rows committed after the head was read are left for the next poll.
+/// The head is read before the items, in a statement of its own (with the watermark and the
+/// unread count, see unviewed.rs): every id up to a visible id is committed (the writer's order
+/// lock), so no row at or below the head can appear later, and rows committed after the head
+/// was read are left for the next poll.
 pub async fn check(
     db: &Db,
     user_id: i64,

@@ -13,22 +13,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
-use super::callbacks::head_id;
 use super::schema::{callback_views, callbacks, view_marks};
+use super::unviewed::{position_of, Position};
 use super::{with_conn, Db, StoreError};
-
-/// The highest "mark all read" watermark of a user (0 without one). A macro because the query
-/// runs on whichever backend's connection the caller holds.
-macro_rules! view_mark_of {
-    ($conn:expr, $user_id:expr) => {{
-        let mark: Option<i64> = $crate::store::schema::view_marks::table
-            .filter($crate::store::schema::view_marks::user_id.eq($user_id))
-            .select(diesel::dsl::max($crate::store::schema::view_marks::up_to))
-            .first($conn)
-            .await?;
-        mark.unwrap_or(0)
-    }};
-}
 
 /// When a user first viewed a callback: its own mark or the earliest watermark covering it.
 macro_rules! first_viewed_at {
@@ -93,8 +80,14 @@ pub async fn mark_up_to(
     now: NaiveDateTime,
 ) -> Result<u64, StoreError> {
     with_conn!(db, write, |conn| {
-        let target = up_to.min(head_id!(conn));
-        let previous = view_mark_of!(conn, user_id);
+        // The unread count read alongside is not needed here; one statement for the head
+        // and the watermark is worth it on an action as rare as "mark all read".
+        let Position {
+            head,
+            mark: previous,
+            ..
+        } = position_of!(conn, user_id);
+        let target = up_to.min(head);
         if target <= previous {
             return Ok(0);
         }
