@@ -12,6 +12,7 @@ use diesel::{
 };
 use diesel_async::RunQueryDsl;
 
+use super::page_rows::{LoadPageRows, PageDepth};
 use super::schema::{callback_views, callbacks, view_marks};
 pub use super::unviewed::UnviewedCount;
 use super::unviewed::{position_of, Position};
@@ -214,12 +215,11 @@ pub async fn history(
             .filter(|(_, covered)| *covered == Some(true))
             .map(|(id, _)| *id)
             .collect();
-        let rows: Vec<SummaryRow> = callbacks::table
-            .filter(callbacks::id.eq_any(&page_ids))
-            .order(callbacks::id.desc())
-            .select(SummaryRow::as_select())
-            .load(conn)
-            .await?;
+        let depth = match before {
+            None => PageDepth::First,
+            Some(_) => PageDepth::Deeper,
+        };
+        let rows = conn.load_page_rows(&page_ids, depth).await?;
         // The viewed flags in a second statement over just this page: as a subquery per row,
         // Postgres' generic plan may hash all of the user's marks first (100 ms for a user
         // with 200,000 of them) instead of probing 50 keys.

@@ -8,6 +8,7 @@ pub mod checkpoint;
 mod error;
 pub mod feed;
 pub mod migrate;
+pub mod page_rows;
 mod pg_bulk_insert;
 mod recent;
 pub mod rejections;

@@ -11,6 +11,7 @@ mod dashboard_rejected;
 mod dashboard_serving;
 mod dashboard_xss;
 mod helpers;
+mod history_reads;
 mod ingest;
 mod ingest_limits;
 mod ingest_storage;

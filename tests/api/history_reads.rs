@@ -1,0 +1,121 @@
+//! How Postgres reads the rows of a history page (src/store/page_rows.rs): a bitmap heap scan,
+//! whose reads of scattered heap pages overlap, instead of the plain index scan Postgres would
+//! pick, which reads them one by one. Told apart by the primary key's statistics: a plain index
+//! scan counts the rows it fetches through the index (`idx_tup_fetch`), a bitmap scan only the
+//! index entries it reads (`idx_tup_read`).
+
+use std::time::Duration;
+
+use diesel::pg::Pg;
+use diesel::sql_types::BigInt;
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use hookbox::store::feed::{self, HistoryFilter};
+use hookbox::store::page_rows::page_rows;
+use hookbox::store::{migrate, seed, DatabaseUrl, Db, PoolSettings};
+
+use crate::helpers::{Backend, TestDb};
+
+#[derive(QueryableByName, Debug, Clone, Copy, PartialEq, Eq)]
+struct PrimaryKeyReads {
+    #[diesel(sql_type = BigInt)]
+    index_entries: i64,
+    #[diesel(sql_type = BigInt)]
+    rows_through_index: i64,
+}
+
+async fn primary_key_reads(conn: &mut AsyncPgConnection) -> PrimaryKeyReads {
+    diesel::sql_query(
+        "SELECT idx_tup_read AS index_entries, idx_tup_fetch AS rows_through_index \
+         FROM pg_stat_user_indexes WHERE indexrelname = 'callbacks_pkey'",
+    )
+    .get_result(conn)
+    .await
+    .expect("index statistics")
+}
+
+/// Other backends publish their statistics when idle, at most every 10 s.
+async fn primary_key_reads_once_published(
+    conn: &mut AsyncPgConnection,
+    before: PrimaryKeyReads,
+    entries_read: i64,
+) -> PrimaryKeyReads {
+    for _ in 0..300 {
+        let now = primary_key_reads(conn).await;
+        if now.index_entries >= before.index_entries + entries_read {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the primary key's statistics did not show {entries_read} more reads in 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_page_reads_its_rows_with_a_bitmap_heap_scan_on_postgres() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let DatabaseUrl::Postgres(url) = &test_db.url else {
+        unreachable!("a Postgres test database")
+    };
+    migrate::run_pending(&test_db.url)
+        .await
+        .expect("migrations run");
+    let db = Db::connect(
+        &test_db.url,
+        &PoolSettings {
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+        },
+    )
+    .expect("pool builds");
+    // Every tenth callback failed; the table settled, as it is long after ingest.
+    seed::callbacks(&db, 1, 20_000).await.expect("seeded");
+    let mut conn = AsyncPgConnection::establish(url.as_str())
+        .await
+        .expect("connects");
+    conn.batch_execute("VACUUM ANALYZE callbacks")
+        .await
+        .expect("vacuumed");
+    let failed_page: Vec<i64> = (0..50).map(|n| 12_000 - 10 * n).collect();
+
+    // Left to itself, Postgres reads such a page with a plain index scan.
+    let start = primary_key_reads(&mut conn).await;
+    let plain = page_rows::<Pg>(&failed_page)
+        .load(&mut conn)
+        .await
+        .expect("rows");
+    assert_eq!(plain.len(), 50);
+    conn.batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .expect("flushed");
+    let after_plain = primary_key_reads_once_published(&mut conn, start, 50).await;
+    assert!(
+        after_plain.rows_through_index >= start.rows_through_index + 50,
+        "a plain index scan, else this test proves nothing: {start:?} → {after_plain:?}"
+    );
+
+    let filter = HistoryFilter {
+        status: Some("failed".into()),
+        ..HistoryFilter::default()
+    };
+    // First pages, read with the plain index scan and enough of them for Postgres to settle on
+    // a generic plan for the statement, which it would then reuse for deeper pages too.
+    for _ in 0..8 {
+        feed::history(&db, 1, &filter, None, 50)
+            .await
+            .expect("first page");
+    }
+    let after_first_pages = primary_key_reads_once_published(&mut conn, after_plain, 8 * 50).await;
+    let page = feed::history(&db, 1, &filter, Some(12_001), 50)
+        .await
+        .expect("history");
+    let ids: Vec<i64> = page.items.iter().map(|(row, _)| row.id).collect();
+    assert_eq!(ids, failed_page);
+    let after_history = primary_key_reads_once_published(&mut conn, after_first_pages, 50).await;
+    assert_eq!(
+        after_history.rows_through_index, after_first_pages.rows_through_index,
+        "a deeper page fetched its rows through the primary key one by one: \
+         {after_first_pages:?} → {after_history:?}"
+    );
+}
