@@ -12,7 +12,7 @@ use diesel::{
 };
 use diesel_async::RunQueryDsl;
 
-use super::page_rows::{LoadPageRows, PageDepth};
+use super::history_page::{LoadHistoryPage, PageDepth};
 use super::schema::{callback_views, callbacks, view_marks};
 pub use super::unviewed::UnviewedCount;
 use super::unviewed::{position_of, Position};
@@ -219,16 +219,7 @@ pub async fn history(
             None => PageDepth::First,
             Some(_) => PageDepth::Deeper,
         };
-        let rows = conn.load_page_rows(&page_ids, depth).await?;
-        // The viewed flags in a second statement over just this page: as a subquery per row,
-        // Postgres' generic plan may hash all of the user's marks first (100 ms for a user
-        // with 200,000 of them) instead of probing 50 keys.
-        let opened: Vec<i64> = callback_views::table
-            .filter(callback_views::user_id.eq(user_id))
-            .filter(callback_views::callback_id.eq_any(page_ids))
-            .select(callback_views::callback_id)
-            .load(conn)
-            .await?;
+        let (rows, opened) = conn.load_history_page(&page_ids, user_id, depth).await?;
         viewed.extend(opened);
         let items = rows
             .into_iter()

@@ -1,4 +1,4 @@
-//! How Postgres reads the rows of a history page (src/store/page_rows.rs): a bitmap heap scan,
+//! How Postgres reads the rows of a history page (src/store/history_page.rs): a bitmap heap scan,
 //! whose reads of scattered heap pages overlap, instead of the plain index scan Postgres would
 //! pick, which reads them one by one. Told apart by the primary key's statistics: a plain index
 //! scan counts the rows it fetches through the index (`idx_tup_fetch`), a bitmap scan only the
@@ -11,7 +11,7 @@ use diesel::sql_types::BigInt;
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use hookbox::store::feed::{self, HistoryFilter};
-use hookbox::store::page_rows::page_rows;
+use hookbox::store::history_page::page_rows;
 use hookbox::store::{migrate, seed, DatabaseUrl, Db, PoolSettings};
 
 use crate::helpers::{Backend, TestDb};
