@@ -99,23 +99,38 @@ async fn a_history_page_reads_its_rows_with_a_bitmap_heap_scan_on_postgres() {
         status: Some("failed".into()),
         ..HistoryFilter::default()
     };
-    // First pages, read with the plain index scan and enough of them for Postgres to settle on
-    // a generic plan for the statement, which it would then reuse for deeper pages too.
+    // On a connection that has not prepared the page's statements yet.
+    let after_fresh = read_deeper_page(&db, &filter, &failed_page, &mut conn, after_plain).await;
+    // After first pages, read with the plain index scan and enough of them for Postgres to
+    // settle on a generic plan for the statement, which it would then reuse for deeper pages.
     for _ in 0..8 {
         feed::history(&db, 1, &filter, None, 50)
             .await
             .expect("first page");
     }
-    let after_first_pages = primary_key_reads_once_published(&mut conn, after_plain, 8 * 50).await;
-    let page = feed::history(&db, 1, &filter, Some(12_001), 50)
+    let after_first_pages = primary_key_reads_once_published(&mut conn, after_fresh, 8 * 50).await;
+    read_deeper_page(&db, &filter, &failed_page, &mut conn, after_first_pages).await;
+}
+
+/// Reads the page of `expected` (ids newest first) through `feed::history` and asserts that no
+/// row came through the primary key one by one.
+async fn read_deeper_page(
+    db: &Db,
+    filter: &HistoryFilter,
+    expected: &[i64],
+    conn: &mut AsyncPgConnection,
+    before: PrimaryKeyReads,
+) -> PrimaryKeyReads {
+    let page = feed::history(db, 1, filter, Some(expected[0] + 1), 50)
         .await
         .expect("history");
     let ids: Vec<i64> = page.items.iter().map(|(row, _)| row.id).collect();
-    assert_eq!(ids, failed_page);
-    let after_history = primary_key_reads_once_published(&mut conn, after_first_pages, 50).await;
+    assert_eq!(ids, expected);
+    let after = primary_key_reads_once_published(conn, before, 50).await;
     assert_eq!(
-        after_history.rows_through_index, after_first_pages.rows_through_index,
-        "a deeper page fetched its rows through the primary key one by one: \
-         {after_first_pages:?} → {after_history:?}"
+        after.rows_through_index, before.rows_through_index,
+        "a deeper page fetched its rows through the primary key one by one: {before:?} → \
+         {after:?}"
     );
+    after
 }
