@@ -28,7 +28,7 @@ use diesel::pg::Pg;
 use diesel::sqlite::Sqlite;
 use diesel::{ExpressionMethods, QueryDsl, QueryResult, SelectableHelper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use futures_util::future::{try_join, try_join3};
+use futures_util::future::try_join3;
 
 use super::feed::SummaryRow;
 use super::schema::{callback_views, callbacks};
@@ -99,32 +99,41 @@ impl LoadHistoryPage for AsyncPgConnection {
         user_id: i64,
         depth: PageDepth,
     ) -> QueryResult<PageContents> {
-        if depth == PageDepth::First {
-            let (mut first, mut second): (&AsyncPgConnection, &AsyncPgConnection) = (self, self);
-            return try_join(
-                page_rows::<Pg>(ids).load(&mut first),
-                opened_among(user_id, ids).load(&mut second),
-            )
-            .await;
+        match depth {
+            PageDepth::First => pipelined_page(self, ids, user_id, None).await,
+            PageDepth::Deeper => {
+                self.transaction(async |conn| {
+                    pipelined_page(conn, ids, user_id, Some(PREFER_BITMAP_HEAP_SCANS)).await
+                })
+                .await
+            }
         }
-        self.transaction(async |conn| {
-            // The flags go first, planned with the usual settings; the settings leave before
-            // the rows' SELECT, so Postgres runs them before it plans it.
-            let (mut first, mut second, mut third): (
-                &AsyncPgConnection,
-                &AsyncPgConnection,
-                &AsyncPgConnection,
-            ) = (conn, conn, conn);
-            let (opened, (), rows) = try_join3(
-                opened_among(user_id, ids).load(&mut first),
-                second.batch_execute(PREFER_BITMAP_HEAP_SCANS),
-                page_rows::<Pg>(ids).load(&mut third),
-            )
-            .await?;
-            Ok((rows, opened))
-        })
-        .await
     }
+}
+
+/// The flags, then `settings` if any, then the rows, in one round trip. The flags are planned
+/// with the usual settings; `settings` leave before the rows' SELECT, so Postgres runs them
+/// before it plans it.
+async fn pipelined_page(
+    conn: &AsyncPgConnection,
+    ids: &[i64],
+    user_id: i64,
+    settings: Option<&str>,
+) -> QueryResult<PageContents> {
+    let (mut for_flags, mut for_settings, mut for_rows) = (conn, conn, conn);
+    let settings = async {
+        match settings {
+            Some(sql) => for_settings.batch_execute(sql).await,
+            None => Ok(()),
+        }
+    };
+    let (opened, (), rows) = try_join3(
+        opened_among(user_id, ids).load(&mut for_flags),
+        settings,
+        page_rows::<Pg>(ids).load(&mut for_rows),
+    )
+    .await?;
+    Ok((rows, opened))
 }
 
 impl LoadHistoryPage for SqliteConn {
