@@ -13,35 +13,30 @@
 //! scan, they come from disk one after the other. A bitmap heap scan announces the next pages to
 //! the kernel first (`effective_io_concurrency`), so the reads overlap. Postgres itself picks
 //! the plain index scan for `id = ANY(…)`, because ids lie in physical order and it expects them
-//! on neighbouring pages, so for pages after the first it runs the statement in a transaction
-//! that turns plain index scans off for it alone, which costs two round trips (BEGIN, COMMIT).
+//! on neighbouring pages, so pages after the first read their rows through the function
+//! `history_page_rows` (migration 000005), which turns plain index scans off while it runs.
 //! SQLite reads pages synchronously either way and runs the plain statement.
 //!
 //! Measured on 1,000,000 callbacks with `hookbox-bench-polling` (`status=failed` pages at a
 //! random depth, 1,000 per run), alternated with the build before: with the page cache dropped
 //! before each run, p50 5.7–6.9 → 3.7–3.9 ms and p99 8.6–10.6 → 6.7–7.8 ms; with the table
-//! cached, p50 1.5–1.9 → 2.0–2.3 ms. First pages measured the same in both builds.
+//! cached, p50 1.5–1.9 → 2.0–2.3 ms. That build scoped the settings with `SET LOCAL` in a
+//! transaction, two round trips more (BEGIN, COMMIT) than the function.
 
 use diesel::backend::Backend;
 use diesel::dsl::{AsSelect, Desc, Eq, EqAny, Filter, Order, Select};
+use diesel::expression::Expression;
 use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt};
 use diesel::sqlite::Sqlite;
 use diesel::{ExpressionMethods, QueryDsl, QueryResult, SelectableHelper};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use futures_util::future::try_join3;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::future::try_join;
 
 use super::feed::SummaryRow;
 use super::schema::{callback_views, callbacks};
 use super::SqliteConn;
-
-/// For the rest of the transaction: bitmap instead of plain index scans, reading up to 64 heap
-/// pages ahead (16 and 64 measured the same on a cold cache, 8 slower), and a plan made under
-/// these settings. Without the last, Postgres reuses the generic plan it settled on for the same
-/// statement on first pages, a plain index scan: settings do not invalidate cached plans. Only
-/// for statements that fetch a known set of ids: an ordered range scan with a limit would have to
-/// read and sort its whole range.
-const PREFER_BITMAP_HEAP_SCANS: &str = "SET LOCAL enable_indexscan = off; \
-     SET LOCAL effective_io_concurrency = 64; SET LOCAL plan_cache_mode = force_custom_plan";
 
 pub type PageRows<'a, DB> = Select<
     Order<Filter<callbacks::table, EqAny<callbacks::id, &'a [i64]>>, Desc<callbacks::id>>,
@@ -99,41 +94,53 @@ impl LoadHistoryPage for AsyncPgConnection {
         user_id: i64,
         depth: PageDepth,
     ) -> QueryResult<PageContents> {
-        match depth {
-            PageDepth::First => pipelined_page(self, ids, user_id, None).await,
-            PageDepth::Deeper => {
-                self.transaction(async |conn| {
-                    pipelined_page(conn, ids, user_id, Some(PREFER_BITMAP_HEAP_SCANS)).await
-                })
-                .await
-            }
+        // Both statements depend only on `ids`: pipelined, they cost one round trip.
+        let (mut for_flags, mut for_rows) = (&*self, &*self);
+        let flags = opened_among(user_id, ids).load(&mut for_flags);
+        let (opened, rows) = match depth {
+            PageDepth::First => try_join(flags, page_rows::<Pg>(ids).load(&mut for_rows)).await?,
+            PageDepth::Deeper => try_join(flags, ReadAhead::of(ids).load(&mut for_rows)).await?,
+        };
+        Ok((rows, opened))
+    }
+}
+
+/// `SELECT <summary columns> FROM history_page_rows(ids) AS callbacks ORDER BY id DESC`: the
+/// summaries of `ids`, newest first, read with a bitmap heap scan. The alias lets diesel's
+/// column list for [`SummaryRow`] (`"callbacks"."id"`, …) name the function's columns.
+struct ReadAhead<'a> {
+    columns: AsSelect<SummaryRow, Pg>,
+    ids: &'a [i64],
+}
+
+impl ReadAhead<'_> {
+    fn of(ids: &[i64]) -> ReadAhead<'_> {
+        ReadAhead {
+            columns: SummaryRow::as_select(),
+            ids,
         }
     }
 }
 
-/// The flags, then `settings` if any, then the rows, in one round trip. The flags are planned
-/// with the usual settings; `settings` leave before the rows' SELECT, so Postgres runs them
-/// before it plans it.
-async fn pipelined_page(
-    conn: &AsyncPgConnection,
-    ids: &[i64],
-    user_id: i64,
-    settings: Option<&str>,
-) -> QueryResult<PageContents> {
-    let (mut for_flags, mut for_settings, mut for_rows) = (conn, conn, conn);
-    let settings = async {
-        match settings {
-            Some(sql) => for_settings.batch_execute(sql).await,
-            None => Ok(()),
-        }
-    };
-    let (opened, (), rows) = try_join3(
-        opened_among(user_id, ids).load(&mut for_flags),
-        settings,
-        page_rows::<Pg>(ids).load(&mut for_rows),
-    )
-    .await?;
-    Ok((rows, opened))
+impl QueryId for ReadAhead<'_> {
+    type QueryId = ReadAhead<'static>;
+    // The text never changes, so Postgres prepares it once per connection.
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for ReadAhead<'_> {
+    type SqlType = <AsSelect<SummaryRow, Pg> as Expression>::SqlType;
+}
+
+impl QueryFragment<Pg> for ReadAhead<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT ");
+        self.columns.walk_ast(out.reborrow())?;
+        out.push_sql(" FROM history_page_rows(");
+        out.push_bind_param::<Array<BigInt>, _>(&self.ids)?;
+        out.push_sql(") AS callbacks ORDER BY callbacks.id DESC");
+        Ok(())
+    }
 }
 
 impl LoadHistoryPage for SqliteConn {

@@ -102,7 +102,7 @@ async fn a_history_page_reads_its_rows_with_a_bitmap_heap_scan_on_postgres() {
     // On a connection that has not prepared the page's statements yet.
     let after_fresh = read_deeper_page(&db, &filter, &failed_page, &mut conn, after_plain).await;
     // After first pages, read with the plain index scan and enough of them for Postgres to
-    // settle on a generic plan for the statement, which it would then reuse for deeper pages.
+    // settle on a generic plan for their statement: no deeper page may reuse it.
     for _ in 0..8 {
         feed::history(&db, 1, &filter, None, 50)
             .await

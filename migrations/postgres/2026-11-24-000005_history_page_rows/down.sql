@@ -1,0 +1,1 @@
+DROP FUNCTION history_page_rows(BIGINT[]);
