@@ -31,9 +31,9 @@ pub struct CheckResponse {
     pub items: Vec<Summary>,
     pub next_cursor: String,
     pub has_more: bool,
-    /// Unviewed among the newest 1,000 callbacks above this user's "mark all read" watermark.
+    /// Unviewed among the newest 100 callbacks above this user's "mark all read" watermark.
     pub unviewed_count: i64,
-    /// True when more than 1,000 callbacks lie above the watermark: the count is "at least".
+    /// True when more than 100 callbacks lie above the watermark: the count is "at least".
     pub unviewed_count_capped: bool,
 }
 

@@ -15,7 +15,7 @@ pub struct FacetsResponse {
     pub statuses: Vec<String>,
     pub events: Vec<String>,
     pub sources: Vec<String>,
-    /// As in `check`: unviewed among the newest 1,000 above the watermark.
+    /// As in `check`: unviewed among the newest 100 above the watermark.
     pub unviewed_count: i64,
     /// True when the count is "at least".
     pub unviewed_count_capped: bool,

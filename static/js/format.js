@@ -76,7 +76,7 @@ export function headline(explanation) {
   return cut > 0 ? words.slice(0, cut) : words;
 }
 
-/** The unread count as shown: "1000+" when the server capped it. */
+/** The unread count as shown: "100+" when the server capped it. */
 export function countLabel(count, capped) {
   const n = Number.isFinite(count) ? count : 0;
   return capped ? `${n}+` : String(n);

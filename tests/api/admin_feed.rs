@@ -175,24 +175,24 @@ on_both_backends! {
         assert_eq!(theirs["unviewed_count"], 8, "another user's marks are their own");
     }
 
-    async fn the_unread_count_looks_at_the_newest_thousand_above_the_mark(test_db) {
+    async fn the_unread_count_looks_at_the_newest_hundred_above_the_mark(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let admin = app.login_admin().await;
-        hookbox::store::seed::callbacks(&app.db, 1, 1003).await.unwrap();
+        hookbox::store::seed::callbacks(&app.db, 1, 103).await.unwrap();
         let count = |page: &Value| (page["unviewed_count"].as_i64().unwrap(), page["unviewed_count_capped"].as_bool().unwrap());
         let facets = app.get_json(&admin, "/api/admin/llm-callbacks/facets").await;
-        assert_eq!(count(&facets), (1000, true));
-        for id in [1003, 1002, 2] {
+        assert_eq!(count(&facets), (100, true));
+        for id in [103, 102, 2] {
             json_with_status(app.post_as(&admin, &format!("/api/admin/llm-callbacks/{id}/view"), json!({})).await, 200).await;
         }
         let check = app.get_json(&admin, "/api/admin/llm-callbacks/check?limit=1").await;
-        assert_eq!(count(&check), (998, true), "the newest 1,000 less the two opened among them; #2 is outside");
-        assert_eq!(ids(&check), vec![1001]);
+        assert_eq!(count(&check), (98, true), "the newest 100 less the two opened among them; #2 is outside");
+        assert_eq!(ids(&check), vec![101]);
         let up_to = json!({ "up_to": hookbox::admin::cursor::Cursor::at(10).encode() });
         let marked = json_with_status(app.post_as(&admin, "/api/admin/llm-callbacks/view-all", up_to).await, 200).await;
         assert_eq!(marked, json!({ "marked": 9 }), "#2 was opened before");
         let facets = app.get_json(&admin, "/api/admin/llm-callbacks/facets").await;
-        assert_eq!(count(&facets), (991, false), "993 above the mark, two of them opened");
+        assert_eq!(count(&facets), (91, false), "93 above the mark, two of them opened");
     }
 
     async fn history_pages_cover_every_matching_row_once_newest_first(test_db) {
