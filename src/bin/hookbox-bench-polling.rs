@@ -34,6 +34,9 @@ struct Args {
     /// (0: measure on an idle server).
     #[arg(long, default_value_t = 0)]
     ingest_senders: usize,
+    /// HTTP worker threads of the server under test.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
 }
 
 const USERS: i64 = 10;
@@ -58,7 +61,7 @@ async fn main() -> Result<(), BoxError> {
 
     let settings = Settings {
         listen: "127.0.0.1:0".into(),
-        workers: Some(2),
+        workers: Some(args.workers),
         database_url: url.clone(),
         pool,
         sources: Sources::new([Source::llm_callback(SecretSet::parse_list(
