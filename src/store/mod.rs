@@ -19,6 +19,7 @@ pub mod sessions;
 mod unviewed;
 mod url;
 pub mod users;
+pub mod vacuum;
 pub mod views;
 pub mod writer;
 

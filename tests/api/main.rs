@@ -20,4 +20,5 @@ mod openapi;
 mod operations;
 mod sources;
 mod sources_reload;
+mod vacuum;
 mod writer;

@@ -1,0 +1,69 @@
+//! What startup reads to warn when Postgres' autovacuum does not look after the callbacks table
+//! (src/store/vacuum.rs): the server's setting as the server reports it, and the table's own.
+
+use diesel::sql_types::Bool;
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use hookbox::store::vacuum::{autovacuum_settings, AutovacuumSettings};
+use hookbox::store::DatabaseUrl;
+
+use crate::helpers::{Backend, TestApp, TestDb};
+
+#[derive(QueryableByName)]
+struct ServerSetting {
+    #[diesel(sql_type = Bool)]
+    on: bool,
+}
+
+#[tokio::test]
+async fn the_autovacuum_settings_of_server_and_table_are_read_as_postgres_has_them() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let DatabaseUrl::Postgres(url) = &test_db.url else {
+        unreachable!("a Postgres test database")
+    };
+    let app = TestApp::spawn(&test_db).await;
+    let mut conn = AsyncPgConnection::establish(url.as_str())
+        .await
+        .expect("connects");
+    // The server's setting cannot be changed from here (it needs a reload); it is whatever
+    // this server has, read independently.
+    let server: ServerSetting =
+        diesel::sql_query("SELECT setting = 'on' AS on FROM pg_settings WHERE name = 'autovacuum'")
+            .get_result(&mut conn)
+            .await
+            .expect("server setting");
+
+    let read = || async { autovacuum_settings(&app.db).await.expect("read") };
+    assert_eq!(
+        read().await,
+        Some(AutovacuumSettings {
+            server_on: server.on,
+            table_on: true
+        })
+    );
+    conn.batch_execute("ALTER TABLE callbacks SET (autovacuum_enabled = off, fillfactor = 100)")
+        .await
+        .expect("table option set");
+    assert_eq!(
+        read().await,
+        Some(AutovacuumSettings {
+            server_on: server.on,
+            table_on: false
+        })
+    );
+    conn.batch_execute("ALTER TABLE callbacks RESET (autovacuum_enabled)")
+        .await
+        .expect("table option reset");
+    assert_eq!(read().await.map(|settings| settings.table_on), Some(true));
+}
+
+#[tokio::test]
+async fn sqlite_has_no_autovacuum_settings_to_read() {
+    let test_db = TestDb::create(Backend::Sqlite)
+        .await
+        .expect("SQLite test databases need no service");
+    let app = TestApp::spawn(&test_db).await;
+    assert_eq!(autovacuum_settings(&app.db).await.expect("read"), None);
+}
