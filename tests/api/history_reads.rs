@@ -9,10 +9,10 @@ use std::time::Duration;
 use diesel::pg::Pg;
 use diesel::sql_types::BigInt;
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use hookbox::store::feed::{self, HistoryFilter};
 use hookbox::store::history_page::page_rows;
-use hookbox::store::{migrate, seed, DatabaseUrl, Db, PoolSettings};
+use hookbox::store::{migrate, seed, Db, PoolSettings};
 
 use crate::helpers::{Backend, TestDb};
 
@@ -55,9 +55,6 @@ async fn a_history_page_reads_its_rows_with_a_bitmap_heap_scan_on_postgres() {
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
         return;
     };
-    let DatabaseUrl::Postgres(url) = &test_db.url else {
-        unreachable!("a Postgres test database")
-    };
     migrate::run_pending(&test_db.url)
         .await
         .expect("migrations run");
@@ -71,9 +68,7 @@ async fn a_history_page_reads_its_rows_with_a_bitmap_heap_scan_on_postgres() {
     .expect("pool builds");
     // Every tenth callback failed; the table settled, as it is long after ingest.
     seed::callbacks(&db, 1, 20_000).await.expect("seeded");
-    let mut conn = AsyncPgConnection::establish(url.as_str())
-        .await
-        .expect("connects");
+    let mut conn = test_db.postgres_connection().await;
     conn.batch_execute("VACUUM ANALYZE callbacks")
         .await
         .expect("vacuumed");

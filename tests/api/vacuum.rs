@@ -3,9 +3,8 @@
 
 use diesel::sql_types::Bool;
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use hookbox::store::vacuum::{autovacuum_settings, AutovacuumSettings};
-use hookbox::store::DatabaseUrl;
 
 use crate::helpers::{Backend, TestApp, TestDb};
 
@@ -20,13 +19,8 @@ async fn the_autovacuum_settings_of_server_and_table_are_read_as_postgres_has_th
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
         return;
     };
-    let DatabaseUrl::Postgres(url) = &test_db.url else {
-        unreachable!("a Postgres test database")
-    };
     let app = TestApp::spawn(&test_db).await;
-    let mut conn = AsyncPgConnection::establish(url.as_str())
-        .await
-        .expect("connects");
+    let mut conn = test_db.postgres_connection().await;
     // The server's setting cannot be changed from here (it needs a reload); it is whatever
     // this server has, read independently.
     let server: ServerSetting =

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::future::join_all;
 use hookbox::store::callbacks::{self, NewCallback};
 use hookbox::store::writer::{BatchLimits, CallbackWriter, StoreOutcome};
@@ -116,11 +116,7 @@ struct OrderLockHolder(AsyncPgConnection);
 
 impl OrderLockHolder {
     async fn take(test_db: &TestDb) -> OrderLockHolder {
-        let url = match &test_db.url {
-            hookbox::store::DatabaseUrl::Postgres(url) => url.clone(),
-            other => panic!("a Postgres test database, not {other:?}"),
-        };
-        let mut conn = AsyncPgConnection::establish(&url).await.expect("connects");
+        let mut conn = test_db.postgres_connection().await;
         conn.batch_execute(&format!(
             "BEGIN; SELECT pg_advisory_xact_lock({CALLBACK_ORDER_LOCK})"
         ))

@@ -98,6 +98,17 @@ impl TestDb {
         ))
         .expect("valid url")
     }
+
+    /// A connection of its own to this Postgres database, outside the app's pool: for setting
+    /// up what the server cannot be asked for (locks, table options, statistics).
+    pub async fn postgres_connection(&self) -> AsyncPgConnection {
+        let DatabaseUrl::Postgres(url) = &self.url else {
+            panic!("a Postgres test database, not {:?}", self.url)
+        };
+        AsyncPgConnection::establish(url.as_str())
+            .await
+            .expect("connects")
+    }
 }
 
 impl Drop for TestDb {
