@@ -20,7 +20,7 @@ use crate::operations::OpsSettings;
 use crate::rejections::RejectionLog;
 use crate::store::checkpoint::Checkpointer;
 use crate::store::migrate::{self, MigrationError};
-use crate::store::vacuum::{self, AutovacuumSettings};
+use crate::store::vacuum;
 use crate::store::writer::{BatchLimits, CallbackWriter};
 use crate::store::{DatabaseUrl, Db, PoolSettings, StoreError};
 use crate::{admin, auth, dashboard, health, http, ingest, metrics, openapi, retention};
@@ -85,14 +85,7 @@ impl Application {
             tracing::info!(migrations = ?applied, "database migrated");
         }
         let db = Db::connect(&settings.database_url, &settings.pool)?;
-        match vacuum::autovacuum_settings(&db).await {
-            Ok(settings) => {
-                if let Some(off) = settings.and_then(AutovacuumSettings::off) {
-                    tracing::warn!("{}", off.advice());
-                }
-            }
-            Err(error) => tracing::warn!(error = %error, "could not read the autovacuum settings"),
-        }
+        vacuum::warn_when_off(&db).await;
         announce_first_admin(
             accounts::ensure_first_admin(&db, settings.auth.admin_password.clone()).await?,
         );

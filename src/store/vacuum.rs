@@ -85,6 +85,19 @@ pub async fn autovacuum_settings(db: &Db) -> Result<Option<AutovacuumSettings>, 
     }))
 }
 
+/// Logs what to do when autovacuum does not look after `callbacks`. Never fails startup: a
+/// setting that cannot be read is logged too.
+pub async fn warn_when_off(db: &Db) {
+    match autovacuum_settings(db).await {
+        Ok(settings) => {
+            if let Some(off) = settings.and_then(AutovacuumSettings::off) {
+                tracing::warn!("{}", off.advice());
+            }
+        }
+        Err(error) => tracing::warn!(error = %error, "could not read the autovacuum settings"),
+    }
+}
+
 /// Whether a table's storage parameters (`key=value`, as Postgres keeps them) turn autovacuum
 /// off, in any of the spellings Postgres accepts for false.
 fn turned_off_in(table_options: &[String]) -> bool {
