@@ -118,9 +118,21 @@ stop_server() {
     SERVER_PID=""
 }
 
+# Checkpoints Postgres has started so far (timed and requested), server-wide.
+checkpoints() {
+    psql "$PG_ADMIN" -qAtX -c "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+}
+
 # One point of the table: the generator against the running server.
+#
+# Every point starts right after a CHECKPOINT. Without it a point inherited the WAL of the
+# points before it, so whichever receiver had stored more rows earlier in the run met the
+# checkpoint (and its data-file flush) in a later point. A checkpoint caused by the point's own
+# WAL still lands in it; the `ckpt` column counts those (Postgres points only).
 measure() { # name port database-url senders duplicate-ratio
-    local name=$1 port=$2 db=$3 senders=$4 dups=$5 before after line
+    local name=$1 port=$2 db=$3 senders=$4 dups=$5 before after line ckpt_before ckpt="-"
+    psql "$PG_ADMIN" -qAtX -c "CHECKPOINT" >/dev/null
+    ckpt_before=$(checkpoints)
     before=$(cpu_ms "$SERVER_PID")
     local load_before
     load_before=$(load1)
@@ -133,29 +145,31 @@ measure() { # name port database-url senders duplicate-ratio
         exit 1
     }
     after=$(cpu_ms "$SERVER_PID")
+    [[ $db == postgres* ]] && ckpt=$(($(checkpoints) - ckpt_before))
     # shellcheck disable=SC2046
-    echo "$line dups=$dups server_cpu_ms=$((after - before)) rss_mib=\"$(rss_mib "$SERVER_PID")\" load=$load_before/$(load1)" \
+    echo "$line dups=$dups server_cpu_ms=$((after - before)) rss_mib=\"$(rss_mib "$SERVER_PID")\" load=$load_before/$(load1) ckpt=$ckpt" \
         | tee -a "$RESULTS" >&2
 }
 
 print_table() {
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-    printf '%-16s %7s %5s %9s %8s %8s %8s %8s %7s %9s %12s %11s %11s\n' \
-        receiver senders dups 'req/s' p50_ms p90_ms p99_ms max_ms not_ok rows_check 'cpu_us/req' 'rss_peak/now' 'load1 b/a'
+    printf '%-16s %7s %5s %9s %8s %8s %8s %8s %7s %9s %12s %11s %11s %5s\n' \
+        receiver senders dups 'req/s' p50_ms p90_ms p99_ms max_ms not_ok rows_check 'cpu_us/req' 'rss_peak/now' 'load1 b/a' ckpt
     while read -r line; do
         local -A f=()
         for kv in $line; do [[ $kv == *=* ]] && f[${kv%%=*}]=${kv#*=}; done
         local rss=${line#*rss_mib=\"}
         rss=${rss%%\"*}
         local cpu_per=$(( ${f[requests]} > 0 ? ${f[server_cpu_ms]} * 1000 / ${f[requests]} : 0 ))
-        printf '%-16s %7s %5s %9s %8s %8s %8s %8s %7s %9s %12s %11s %11s\n' \
+        printf '%-16s %7s %5s %9s %8s %8s %8s %8s %7s %9s %12s %11s %11s %5s\n' \
             "${f[label]}" "${f[senders]}" "${f[dups]}" "${f[rps]}" "${f[p50_ms]}" "${f[p90_ms]}" \
             "${f[p99_ms]}" "${f[max_ms]}" "${f[not_ok]}" "${f[check]}" "$cpu_per" \
-            "${rss// //} MiB" "${f[load]}"
+            "${rss// //} MiB" "${f[load]}" "${f[ckpt]}"
     done <"$RESULTS"
     echo "(cpu_us/req: the receiver's own CPU time (all its processes; not the database's) over the"
-    echo " whole point including warm-up, divided by measured requests; an upper bound.)"
+    echo " whole point including warm-up, divided by measured requests; an upper bound."
+    echo " ckpt: Postgres checkpoints that started during the point; each point starts after one.)"
 }
 
 soak() {
