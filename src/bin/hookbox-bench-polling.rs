@@ -8,15 +8,12 @@
 //!
 //! Seeding bypasses the callback writer: use a database of its own.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hookbox::admin::cursor::Cursor;
 use hookbox::auth::{accounts, password::Password, AuthSettings};
 use hookbox::ingest::secrets::SecretSet;
-use hookbox::ingest::signature::header_value;
 use hookbox::ingest::source::{Source, Sources};
 use hookbox::startup::{Application, Settings};
 use hookbox::store::writer::BatchLimits;
@@ -30,8 +27,8 @@ struct Args {
     rows: i64,
     #[arg(long, default_value_t = 2000)]
     iterations: usize,
-    /// Senders posting new signed callbacks as fast as they can while the polls are measured
-    /// (0: measure on an idle server).
+    /// Senders of `hookbox-loadgen` posting new callbacks as fast as they can while the polls
+    /// are measured (0: measure on an idle server).
     #[arg(long, default_value_t = 0)]
     ingest_senders: usize,
     /// HTTP worker threads of the server under test.
@@ -63,7 +60,11 @@ async fn main() -> Result<(), BoxError> {
         listen: "127.0.0.1:0".into(),
         workers: Some(args.workers),
         database_url: url.clone(),
-        pool,
+        // As `hookbox serve` by default (`--db-pool-size`, `--db-timeout-ms`).
+        pool: PoolSettings {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(2),
+        },
         sources: Sources::new([Source::llm_callback(SecretSet::parse_list(
             &format!("bench:{BENCH_SECRET}"),
             "bench",
@@ -113,7 +114,7 @@ async fn main() -> Result<(), BoxError> {
             Box::new(move |_| format!("/api/admin/llm-callbacks/{}", rand::random_range(1..=head))),
         ),
     ];
-    let ingest = Ingest::start(&base, args.ingest_senders);
+    let ingest = Ingest::start(&db, &base, args.ingest_senders).await?;
     // The polls run on a thread and runtime of their own, as an admin's browser is a client
     // of its own: on the ingest senders' runtime, a poll's response would also wait for their
     // tasks, and that wait would be counted as the server's.
@@ -128,11 +129,11 @@ async fn main() -> Result<(), BoxError> {
         .await?
         .map_err(|_| "the polling thread panicked")??;
     if let Some(ingest) = ingest {
-        let (accepted, refused, elapsed) = ingest.stop().await;
+        let (stored, elapsed) = ingest.stop(&db).await?;
         println!(
-            "meanwhile {} senders stored {accepted} new callbacks ({:.0}/s), {refused} not 200",
+            "meanwhile hookbox-loadgen with {} senders stored {stored} new callbacks ({:.0}/s)",
             args.ingest_senders,
-            accepted as f64 / elapsed.as_secs_f64()
+            stored as f64 / elapsed.as_secs_f64()
         );
     }
     handle.stop(true).await;
@@ -180,80 +181,63 @@ async fn measure(
     Ok(())
 }
 
-/// Senders posting new, signed callbacks while the polls are measured.
+/// Ingest at full speed while the polls are measured: `hookbox-loadgen`, the generator of
+/// `bench/run.sh`, as a process of its own (pre-signed bodies, one keep-alive connection per
+/// sender), so that the ingest here is the ingest measured there. Senders inside this process
+/// signed each body as they went and shared a runtime with the server's writer task, and
+/// stored about half as many callbacks per second.
 struct Ingest {
-    stop: Arc<AtomicBool>,
-    accepted: Arc<AtomicU64>,
-    refused: Arc<AtomicU64>,
+    generator: std::process::Child,
+    rows_before: i64,
     started: Instant,
-    senders: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Ingest {
-    fn start(base: &str, senders: usize) -> Option<Ingest> {
+    async fn start(db: &Db, base: &str, senders: usize) -> Result<Option<Ingest>, BoxError> {
         if senders == 0 {
-            return None;
+            return Ok(None);
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let accepted = Arc::new(AtomicU64::new(0));
-        let refused = Arc::new(AtomicU64::new(0));
-        let url = format!("{base}/api/webhooks/llm-callback");
-        let run = std::process::id();
-        let senders = (0..senders)
-            .map(|sender| {
-                let (stop, accepted, refused, url) =
-                    (stop.clone(), accepted.clone(), refused.clone(), url.clone());
-                tokio::spawn(async move {
-                    let client = reqwest::Client::new();
-                    let mut n = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        n += 1;
-                        let body = serde_json::json!({
-                            "event": "workflow.completed",
-                            "job_id": format!("ingest-{run}-{sender}-{n}"),
-                            "workflow_name": "flow-ingest",
-                            "status": "completed",
-                            "result": { "text": "x".repeat(800) },
-                        })
-                        .to_string();
-                        let signature = header_value(BENCH_SECRET.as_bytes(), body.as_bytes());
-                        let sent = client
-                            .post(&url)
-                            .header("content-type", "application/json")
-                            .header("x-webhook-signature", signature)
-                            .body(body)
-                            .send()
-                            .await;
-                        match sent {
-                            Ok(response) if response.status().is_success() => {
-                                accepted.fetch_add(1, Ordering::Relaxed)
-                            }
-                            _ => refused.fetch_add(1, Ordering::Relaxed),
-                        };
-                    }
-                })
-            })
-            .collect();
-        Some(Ingest {
-            stop,
-            accepted,
-            refused,
+        let program = std::env::current_exe()?.with_file_name("hookbox-loadgen");
+        let generator = std::process::Command::new(&program)
+            .args(["--url", &format!("{base}/api/webhooks/llm-callback")])
+            .args(["--secret", BENCH_SECRET])
+            .args(["--concurrency", &senders.to_string()])
+            // Runs until stopped: the polls decide how long the ingest lasts.
+            .args(["--duration-secs", "86400", "--warmup-secs", "0"])
+            .args(["--callbacks", "50000", "--sign-beyond"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(|error| {
+                format!(
+                    "cannot start {} ({error}); build it with `cargo build --release --bins`",
+                    program.display()
+                )
+            })?;
+        let rows_before = callbacks::count(db).await?;
+        let mut ingest = Ingest {
+            generator,
+            rows_before,
             started: Instant::now(),
-            senders,
-        })
+        };
+        // Polls start once callbacks arrive, not while the generator is still signing.
+        while callbacks::count(db).await? < rows_before + 1_000 {
+            if let Some(status) = ingest.generator.try_wait()? {
+                return Err(format!("hookbox-loadgen exited early: {status}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ingest.rows_before = callbacks::count(db).await?;
+        ingest.started = Instant::now();
+        Ok(Some(ingest))
     }
 
-    async fn stop(self) -> (u64, u64, Duration) {
-        self.stop.store(true, Ordering::Relaxed);
+    /// Stops the generator; returns the callbacks stored while the polls ran, and for how long.
+    async fn stop(mut self, db: &Db) -> Result<(i64, Duration), BoxError> {
+        let stored = callbacks::count(db).await? - self.rows_before;
         let elapsed = self.started.elapsed();
-        for sender in self.senders {
-            let _ = sender.await;
-        }
-        (
-            self.accepted.load(Ordering::Relaxed),
-            self.refused.load(Ordering::Relaxed),
-            elapsed,
-        )
+        self.generator.kill()?;
+        self.generator.wait()?;
+        Ok((stored, elapsed))
     }
 }
 
