@@ -39,6 +39,8 @@ struct Args {
 const USERS: i64 = 10;
 const BENCH_SECRET: &str = "bench-secret-0123456789";
 const SEED_BATCH: i64 = 50_000;
+/// Unmeasured requests before each operation's measured ones.
+const WARMUP_REQUESTS: usize = 50;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// An operation's name and how to build its request path for iteration `i`.
@@ -114,7 +116,8 @@ async fn main() -> Result<(), BoxError> {
             Box::new(move |_| format!("/api/admin/llm-callbacks/{}", rand::random_range(1..=head))),
         ),
     ];
-    let ingest = Ingest::start(&db, &base, args.ingest_senders).await?;
+    let polls = ops.len() * (args.iterations + WARMUP_REQUESTS);
+    let ingest = Ingest::start(&db, &base, args.ingest_senders, polls).await?;
     // The polls run on a thread and runtime of their own, as an admin's browser is a client
     // of its own: on the ingest senders' runtime, a poll's response would also wait for their
     // tasks, and that wait would be counted as the server's.
@@ -141,7 +144,7 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Measures each operation `iterations` times, one request at a time, after 50 unmeasured
+/// Measures each operation `iterations` times, one request at a time, after `WARMUP_REQUESTS` unmeasured
 /// requests, and prints its p50, p99 and maximum.
 async fn measure(
     base: &str,
@@ -152,7 +155,7 @@ async fn measure(
     let client = reqwest::Client::new();
     for (name, path) in ops {
         let mut samples = Vec::with_capacity(iterations);
-        for i in 0..(iterations + 50) {
+        for i in 0..(iterations + WARMUP_REQUESTS) {
             let token = &tokens[i % tokens.len()];
             let started = Instant::now();
             let response = client
@@ -165,7 +168,7 @@ async fn measure(
             if !status.is_success() {
                 return Err(format!("{name}: HTTP {status}").into());
             }
-            if i >= 50 {
+            if i >= WARMUP_REQUESTS {
                 samples.push(started.elapsed());
             }
         }
@@ -193,7 +196,12 @@ struct Ingest {
 }
 
 impl Ingest {
-    async fn start(db: &Db, base: &str, senders: usize) -> Result<Option<Ingest>, BoxError> {
+    async fn start(
+        db: &Db,
+        base: &str,
+        senders: usize,
+        polls: usize,
+    ) -> Result<Option<Ingest>, BoxError> {
         if senders == 0 {
             return Ok(None);
         }
@@ -202,8 +210,10 @@ impl Ingest {
             .args(["--url", &format!("{base}/api/webhooks/llm-callback")])
             .args(["--secret", BENCH_SECRET])
             .args(["--concurrency", &senders.to_string()])
-            // Runs until stopped: the polls decide how long the ingest lasts.
-            .args(["--duration-secs", "86400", "--warmup-secs", "0"])
+            // Stopped when the polls are done; the limit (a minute plus 20 ms per poll) only
+            // ends it should this process die without stopping it.
+            .args(["--duration-secs", &(60 + polls / 50).to_string()])
+            .args(["--warmup-secs", "0"])
             .args(["--callbacks", "50000", "--sign-beyond"])
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -213,14 +223,14 @@ impl Ingest {
                     program.display()
                 )
             })?;
-        let rows_before = callbacks::count(db).await?;
         let mut ingest = Ingest {
             generator,
-            rows_before,
+            rows_before: 0,
             started: Instant::now(),
         };
+        let seeded = callbacks::count(db).await?;
         // Polls start once callbacks arrive, not while the generator is still signing.
-        while callbacks::count(db).await? < rows_before + 1_000 {
+        while callbacks::count(db).await? < seeded + 1_000 {
             if let Some(status) = ingest.generator.try_wait()? {
                 return Err(format!("hookbox-loadgen exited early: {status}").into());
             }
@@ -233,11 +243,19 @@ impl Ingest {
 
     /// Stops the generator; returns the callbacks stored while the polls ran, and for how long.
     async fn stop(mut self, db: &Db) -> Result<(i64, Duration), BoxError> {
+        if let Some(status) = self.generator.try_wait()? {
+            return Err(format!("hookbox-loadgen ended before the polls did: {status}").into());
+        }
         let stored = callbacks::count(db).await? - self.rows_before;
-        let elapsed = self.started.elapsed();
-        self.generator.kill()?;
-        self.generator.wait()?;
-        Ok((stored, elapsed))
+        Ok((stored, self.started.elapsed()))
+    }
+}
+
+/// The generator never outlives the benchmark, also when a poll fails half-way.
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        let _ = self.generator.kill();
+        let _ = self.generator.wait();
     }
 }
 
