@@ -144,8 +144,8 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Measures each operation `iterations` times, one request at a time, after `WARMUP_REQUESTS` unmeasured
-/// requests, and prints its p50, p99 and maximum.
+/// Measures each operation `iterations` times, one request at a time, after
+/// `WARMUP_REQUESTS` unmeasured ones, and prints its p50, p99 and maximum.
 async fn measure(
     base: &str,
     ops: &[Operation],
