@@ -119,8 +119,8 @@ async fn main() -> Result<(), BoxError> {
     let polls = ops.len() * (args.iterations + WARMUP_REQUESTS);
     let ingest = Ingest::start(&db, &base, args.ingest_senders, polls).await?;
     // The polls run on a thread and runtime of their own, as an admin's browser is a client
-    // of its own: on the ingest senders' runtime, a poll's response would also wait for their
-    // tasks, and that wait would be counted as the server's.
+    // of its own: on this runtime, which also runs the server's writer task, a poll's response
+    // could wait for that task, and the wait would be counted as the server's.
     let iterations = args.iterations;
     let poller = std::thread::spawn(move || -> Result<(), BoxError> {
         tokio::runtime::Builder::new_current_thread()
@@ -186,9 +186,8 @@ async fn measure(
 
 /// Ingest at full speed while the polls are measured: `hookbox-loadgen`, the generator of
 /// `bench/run.sh`, as a process of its own (pre-signed bodies, one keep-alive connection per
-/// sender), so that the ingest here is the ingest measured there. Senders inside this process
-/// signed each body as they went and shared a runtime with the server's writer task, and
-/// stored about half as many callbacks per second.
+/// sender), so that the ingest here is the ingest measured there and its senders do not share
+/// a runtime with the server's writer task. How much was stored is read from the database.
 struct Ingest {
     generator: std::process::Child,
     rows_before: i64,
