@@ -4,7 +4,7 @@
 //! autovacuum off for the server or the table, polls get slower and the table only grows, so
 //! startup says so in the log (the server's settings are the operator's to change).
 
-use diesel::sql_types::{Array, Bool, Nullable, Text};
+use diesel::sql_types::Bool;
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 
@@ -39,11 +39,13 @@ impl AutovacuumOff {
 }
 
 /// What decides whether autovacuum looks after `callbacks`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, QueryableByName)]
 pub struct AutovacuumSettings {
     /// The server's `autovacuum`.
+    #[diesel(sql_type = Bool)]
     pub server_on: bool,
     /// The table's `autovacuum_enabled` (true when not set).
+    #[diesel(sql_type = Bool)]
     pub table_on: bool,
 }
 
@@ -59,30 +61,24 @@ impl AutovacuumSettings {
     }
 }
 
-#[derive(QueryableByName)]
-struct Read {
-    #[diesel(sql_type = Bool)]
-    server_on: bool,
-    #[diesel(sql_type = Nullable<Array<Text>>)]
-    table_options: Option<Vec<String>>,
-}
-
 /// The settings on Postgres; `None` on SQLite, which has no such process.
 pub async fn autovacuum_settings(db: &Db) -> Result<Option<AutovacuumSettings>, StoreError> {
     let Db::Postgres(pool) = db else {
         return Ok(None);
     };
     let mut conn = pool.get().await?;
-    let read: Read = diesel::sql_query(
+    // The table's option is kept as it was written (`autovacuum_enabled=no`, `=0`, `=fal` …);
+    // Postgres' own boolean cast reads every spelling its `ALTER TABLE` accepted.
+    let settings: AutovacuumSettings = diesel::sql_query(
         "SELECT current_setting('autovacuum')::boolean AS server_on, \
-         (SELECT reloptions FROM pg_class WHERE oid = 'callbacks'::regclass) AS table_options",
+         coalesce((SELECT option_value::boolean \
+                   FROM pg_class, pg_options_to_table(reloptions) \
+                   WHERE oid = 'callbacks'::regclass \
+                     AND option_name = 'autovacuum_enabled'), true) AS table_on",
     )
     .get_result(&mut *conn)
     .await?;
-    Ok(Some(AutovacuumSettings {
-        server_on: read.server_on,
-        table_on: !turned_off_in(read.table_options.as_deref().unwrap_or_default()),
-    }))
+    Ok(Some(settings))
 }
 
 /// Logs what to do when autovacuum does not look after `callbacks`. Never fails startup: a
@@ -98,27 +94,9 @@ pub async fn warn_when_off(db: &Db) {
     }
 }
 
-/// Whether a table's storage parameters (`key=value`, as Postgres keeps them) turn autovacuum
-/// off, in any of the spellings Postgres accepts for false.
-fn turned_off_in(table_options: &[String]) -> bool {
-    table_options.iter().any(|option| {
-        option.split_once('=').is_some_and(|(key, value)| {
-            key.trim() == "autovacuum_enabled"
-                && matches!(
-                    value.trim().to_ascii_lowercase().as_str(),
-                    "false" | "off" | "no" | "0" | "f" | "n"
-                )
-        })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn options(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
 
     #[test]
     fn the_server_setting_comes_first() {
@@ -130,22 +108,5 @@ mod tests {
         assert_eq!(settings(false, false).off(), Some(AutovacuumOff::Server));
         assert_eq!(settings(true, false).off(), Some(AutovacuumOff::Table));
         assert_eq!(settings(true, true).off(), None);
-    }
-
-    #[test]
-    fn the_table_can_turn_it_off_in_any_spelling() {
-        for value in ["false", "off", "no", "0", "FALSE", "Off"] {
-            let table = options(&["fillfactor=90", &format!("autovacuum_enabled={value}")]);
-            assert!(turned_off_in(&table), "{value}");
-        }
-    }
-
-    #[test]
-    fn other_parameters_leave_it_on() {
-        assert!(!turned_off_in(&[]));
-        assert!(!turned_off_in(&options(&["autovacuum_enabled=true"])));
-        assert!(!turned_off_in(&options(&[
-            "autovacuum_vacuum_scale_factor=0"
-        ])));
     }
 }

@@ -37,16 +37,23 @@ async fn the_autovacuum_settings_of_server_and_table_are_read_as_postgres_has_th
             table_on: true
         })
     );
-    conn.batch_execute("ALTER TABLE callbacks SET (autovacuum_enabled = off, fillfactor = 100)")
+    // Postgres keeps the option as written; every spelling its ALTER TABLE takes for false,
+    // prefixes included, must read as off.
+    for spelling in ["off", "false", "no", "0", "FALSE", "Off", "fal", "n"] {
+        conn.batch_execute(&format!(
+            "ALTER TABLE callbacks SET (autovacuum_enabled = '{spelling}', fillfactor = 100)"
+        ))
         .await
         .expect("table option set");
-    assert_eq!(
-        read().await,
-        Some(AutovacuumSettings {
-            server_on: server.on,
-            table_on: false
-        })
-    );
+        assert_eq!(
+            read().await,
+            Some(AutovacuumSettings {
+                server_on: server.on,
+                table_on: false
+            }),
+            "autovacuum_enabled = '{spelling}'"
+        );
+    }
     conn.batch_execute("ALTER TABLE callbacks RESET (autovacuum_enabled)")
         .await
         .expect("table option reset");
