@@ -125,8 +125,8 @@ impl OrderLockHolder {
         OrderLockHolder(conn)
     }
 
-    /// Waits until a writer transaction is blocked on the lock.
-    async fn wait_for_writer(&mut self) {
+    /// Waits until `count` writer transactions are blocked on the lock.
+    async fn wait_for_writers(&mut self, count: i64) {
         for _ in 0..500 {
             let waiting: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
                 "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)",
@@ -134,12 +134,12 @@ impl OrderLockHolder {
             .get_result(&mut self.0)
             .await
             .expect("pg_locks reads");
-            if waiting > 0 {
+            if waiting >= count {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("the writer never waited for the order lock");
+        panic!("fewer than {count} writer transactions waited for the order lock");
     }
 
     async fn release(mut self) {
@@ -157,11 +157,16 @@ async fn one_row_the_database_refuses_fails_alone_and_in_batch_duplicates_stay_d
     };
     let (db, writer) = start_writer(&test_db).await;
     let mut lock = OrderLockHolder::take(&test_db).await;
-    let blocker = tokio::spawn({
-        let writer = writer.clone();
-        async move { writer.store(delivery("blocker", "{}")).await }
-    });
-    lock.wait_for_writer().await;
+    // Two batches on their way (the writer's most) wait for the lock, so the next deliveries
+    // are held by the writer until the first of them is done, and are sent as one batch.
+    let mut blockers = Vec::new();
+    for (waiting, key) in [(1, "blocker"), (2, "second blocker")] {
+        blockers.push(tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.store(delivery(key, "{}")).await }
+        }));
+        lock.wait_for_writers(waiting).await;
+    }
 
     // Postgres text cannot hold NUL: this row is refused, and only this one.
     let mut refused = delivery("refused", "{}");
@@ -184,7 +189,9 @@ async fn one_row_the_database_refuses_fails_alone_and_in_batch_duplicates_stay_d
     }
     lock.release().await;
 
-    assert!(!blocker.await.unwrap().unwrap().duplicate);
+    for blocker in blockers {
+        assert!(!blocker.await.unwrap().unwrap().duplicate);
+    }
     let mut answers = Vec::new();
     for answer in queued {
         answers.push(answer.await.unwrap());
@@ -203,7 +210,11 @@ async fn one_row_the_database_refuses_fails_alone_and_in_batch_duplicates_stay_d
         "exactly one copy is new: {a:?} {a_again:?}"
     );
     assert!(!answers[3].as_ref().expect("b is stored").duplicate);
-    assert_eq!(callbacks::count(&db).await.unwrap(), 3, "blocker, a and b");
+    assert_eq!(
+        callbacks::count(&db).await.unwrap(),
+        4,
+        "the blockers, a and b"
+    );
     let stats = writer.stats();
     assert_eq!(
         stats.fallbacks, 1,

@@ -1,8 +1,11 @@
 //! The callback writer: one task per Hookbox instance that gathers the inserts waiting at that
 //! moment, writes them in one transaction, commits once, and answers each request with its own
-//! outcome. Concurrent requests share a commit; a lone request never waits for company.
+//! outcome. Concurrent requests share a commit; a lone request never waits for company. When
+//! batches are sent is pipeline.rs's business.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+mod pipeline;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +17,7 @@ use super::batch_plan::BatchPlan;
 use super::callbacks::NewCallback;
 use super::recent::{Fingerprint, RecentlyStored};
 use super::{Db, StoreError};
+use pipeline::Pipeline;
 
 /// What happened to one delivery once its transaction committed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,16 +90,18 @@ struct WriterStats {
     largest_batch: AtomicU64,
     fallbacks: AtomicU64,
     answered_from_memory: AtomicU64,
+    /// Deliveries the writer has taken from the queue but not yet sent.
+    held: AtomicUsize,
 }
 
 /// A copy of the writer's totals since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriterStatsSnapshot {
-    /// Transactions written (one per batch, not counting one-by-one retries).
+    /// Batches written (one transaction each, not counting one-by-one retries).
     pub batches: u64,
     /// Deliveries answered, duplicates and failures included.
     pub rows: u64,
-    /// Time spent writing batches, from the first statement to the last answer.
+    /// Time during which at least one batch was on its way to the database.
     pub busy: Duration,
     pub largest_batch: u64,
     /// Batches the database refused and that were retried one delivery at a time.
@@ -105,18 +111,25 @@ pub struct WriterStatsSnapshot {
 }
 
 impl WriterStats {
-    fn record(&self, rows: usize, took: Duration, fell_back: bool) {
+    fn record(&self, rows: usize, fell_back: bool) {
         let rows = rows as u64;
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.rows.fetch_add(rows, Ordering::Relaxed);
-        self.busy_us.fetch_add(
-            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
         self.largest_batch.fetch_max(rows, Ordering::Relaxed);
         if fell_back {
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn add_busy(&self, took: Duration) {
+        self.busy_us.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn set_held(&self, held: usize) {
+        self.held.store(held, Ordering::Relaxed);
     }
 
     fn snapshot(&self) -> WriterStatsSnapshot {
@@ -150,9 +163,9 @@ impl CallbackWriter {
         (writer, task)
     }
 
-    /// Deliveries waiting for the writer right now.
+    /// Deliveries waiting for the writer right now: queued, or taken by it and not yet sent.
     pub fn queued(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
+        self.queue.max_capacity() - self.queue.capacity() + self.stats.held.load(Ordering::Relaxed)
     }
 
     /// The writer's totals so far (batches, rows, time spent writing).
@@ -193,20 +206,7 @@ async fn run(
     mut receiver: mpsc::Receiver<Pending>,
     stats: Arc<WriterStats>,
 ) {
-    while let Some(first) = receiver.recv().await {
-        let mut bytes = first.callback.body.len();
-        let mut batch = vec![first];
-        while batch.len() < limits.max_rows && bytes < limits.max_bytes {
-            match receiver.try_recv() {
-                Ok(next) => {
-                    bytes += next.callback.body.len();
-                    batch.push(next);
-                }
-                Err(_) => break,
-            }
-        }
-        write_batch(&db, &limits, batch, &stats).await;
-    }
+    Pipeline::new(&db, &limits, &stats).run(&mut receiver).await;
     let totals = stats.snapshot();
     tracing::info!(
         batches = totals.batches,
@@ -220,7 +220,27 @@ async fn run(
     );
 }
 
-async fn write_batch(db: &Db, limits: &BatchLimits, batch: Vec<Pending>, stats: &WriterStats) {
+/// A written batch's outcomes, not yet sent to the requests waiting for them.
+struct Answers {
+    replies: Vec<oneshot::Sender<Result<StoreOutcome, StoreError>>>,
+    outcomes: Vec<Result<StoreOutcome, StoreError>>,
+}
+
+impl Answers {
+    fn send(self) {
+        for (reply, outcome) in self.replies.into_iter().zip(self.outcomes) {
+            // The request may have given up (client gone); the row is stored regardless.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+async fn write_batch(
+    db: &Db,
+    limits: &BatchLimits,
+    batch: Vec<Pending>,
+    stats: &WriterStats,
+) -> Answers {
     let started = Instant::now();
     let rows = batch.len();
     let (callbacks, replies): (Vec<_>, Vec<_>) =
@@ -241,7 +261,7 @@ async fn write_batch(db: &Db, limits: &BatchLimits, batch: Vec<Pending>, stats: 
         }
     }
     let took = started.elapsed();
-    stats.record(rows, took, fall_back);
+    stats.record(rows, fall_back);
     tracing::debug!(
         batch.rows = rows,
         batch.new = outcomes
@@ -253,10 +273,7 @@ async fn write_batch(db: &Db, limits: &BatchLimits, batch: Vec<Pending>, stats: 
         duration_ms = took.as_secs_f64() * 1000.0,
         "callback batch written"
     );
-    for (reply, outcome) in replies.into_iter().zip(outcomes) {
-        // The request may have given up (client gone); the row is stored regardless.
-        let _ = reply.send(outcome);
-    }
+    Answers { replies, outcomes }
 }
 
 /// Stores a batch and returns one outcome per input, in order.

@@ -1,0 +1,286 @@
+//! The writer's loop: which deliveries go to the database together, and when.
+//!
+//! On Postgres two batches may be on their way at once. The second waits inside the database
+//! for the order lock, which the first holds until its commit is flushed, so the database
+//! starts it the moment that commit is done instead of waiting for a round trip through
+//! Hookbox; ids still become visible in the order they were drawn. The second batch is sent
+//! once the writer holds as many deliveries as the first carries (or a full batch): sent
+//! earlier, it would split the senders that arrive during one commit into several small
+//! batches, each paying for a commit of its own. A lone delivery is sent at once.
+//! Behind a batch of more than `PIPELINE_UP_TO_ROWS` the next one waits for it to finish: its
+//! commit is already shared by many, and a second batch only makes both smaller (see
+//! docs/performance.md, 2026-12-02).
+//! SQLite writes through its one write connection, so there one batch is on its way at a time.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::task::Poll;
+use std::time::Instant;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use tokio::sync::mpsc::{self, error::TryRecvError};
+
+use super::{write_batch, Answers, BatchLimits, Pending, WriterStats};
+use crate::store::Db;
+
+/// The largest batch on its way behind which a second one is sent. Measured: at 16 senders
+/// (batches of 7–8) the second batch raised throughput by a sixth to a third; at 64 senders
+/// (batches of about 29) it split them into batches of 23, with no more throughput and a higher p99.
+const PIPELINE_UP_TO_ROWS: usize = 16;
+
+/// When the deliveries the writer holds are sent to the database.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DispatchRule {
+    /// Batches on their way at once.
+    pub(super) depth: usize,
+}
+
+impl DispatchRule {
+    pub(super) fn for_db(db: &Db) -> DispatchRule {
+        let depth = match db {
+            Db::Postgres(_) => 2,
+            Db::Sqlite { .. } => 1,
+        };
+        DispatchRule { depth }
+    }
+
+    /// `newest_in_flight`: the rows of the batch sent last, if any is still on its way.
+    pub(super) fn ready(
+        &self,
+        held: usize,
+        in_flight: usize,
+        newest_in_flight: Option<usize>,
+        full: bool,
+        closing: bool,
+    ) -> bool {
+        if held == 0 || in_flight >= self.depth {
+            return false;
+        }
+        match newest_in_flight {
+            None => true,
+            Some(rows) if rows > PIPELINE_UP_TO_ROWS => false,
+            Some(rows) => full || closing || held >= rows,
+        }
+    }
+}
+
+/// The batches on their way to the database.
+#[derive(Default)]
+struct InFlight<'a> {
+    writing: Vec<(usize, BoxFuture<'a, Answers>)>,
+    done: Vec<Answers>,
+}
+
+impl<'a> InFlight<'a> {
+    fn len(&self) -> usize {
+        self.writing.len() + self.done.len()
+    }
+
+    fn newest_rows(&self) -> Option<usize> {
+        self.writing.last().map(|(rows, _)| *rows)
+    }
+
+    /// Polls the new batch once, so that its statement is handed to the connection now rather
+    /// than whenever the loop next waits.
+    async fn start(&mut self, rows: usize, mut write: BoxFuture<'a, Answers>) {
+        match poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+            Poll::Ready(answers) => self.done.push(answers),
+            Poll::Pending => self.writing.push((rows, write)),
+        }
+    }
+
+    /// The next batch to finish. Pending forever when none is on its way.
+    async fn next_done(&mut self) -> Answers {
+        if let Some(answers) = self.done.pop() {
+            return answers;
+        }
+        poll_fn(|cx| {
+            let finished = self
+                .writing
+                .iter_mut()
+                .enumerate()
+                .find_map(|(index, (_, write))| match write.as_mut().poll(cx) {
+                    Poll::Ready(answers) => Some((index, answers)),
+                    Poll::Pending => None,
+                });
+            match finished {
+                Some((index, answers)) => {
+                    drop(self.writing.remove(index));
+                    Poll::Ready(answers)
+                }
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+pub(super) struct Pipeline<'a> {
+    db: &'a Db,
+    limits: &'a BatchLimits,
+    stats: &'a WriterStats,
+    rule: DispatchRule,
+    /// Taken from the queue, not yet sent: at most one batch's worth, so the bounded queue
+    /// still pushes back on the requests when the database falls behind.
+    held: VecDeque<Pending>,
+    held_bytes: usize,
+    in_flight: InFlight<'a>,
+    /// The queue is still open (some `CallbackWriter` is alive).
+    open: bool,
+    busy_since: Option<Instant>,
+}
+
+impl<'a> Pipeline<'a> {
+    pub(super) fn new(db: &'a Db, limits: &'a BatchLimits, stats: &'a WriterStats) -> Self {
+        Pipeline {
+            db,
+            limits,
+            stats,
+            rule: DispatchRule::for_db(db),
+            held: VecDeque::new(),
+            held_bytes: 0,
+            in_flight: InFlight::default(),
+            open: true,
+            busy_since: None,
+        }
+    }
+
+    /// Writes until the queue is closed and everything taken from it is answered.
+    pub(super) async fn run(mut self, receiver: &mut mpsc::Receiver<Pending>) {
+        loop {
+            self.take_queued(receiver);
+            if self.dispatch_if_ready().await {
+                continue;
+            }
+            if self.in_flight.len() == 0 {
+                if !self.open {
+                    return;
+                }
+                let next = receiver.recv().await;
+                self.hold(next);
+                continue;
+            }
+            let room = self.open && !self.held_full();
+            tokio::select! {
+                answers = self.in_flight.next_done() => {
+                    self.note_finished();
+                    // The next batch goes to the database before this one is answered:
+                    // answering wakes the HTTP workers and the senders at once, and the
+                    // database, the one serial step, would otherwise wait for a core behind
+                    // them. The yield lets the connection task write the statement first.
+                    self.take_queued(receiver);
+                    if self.dispatch_if_ready().await {
+                        tokio::task::yield_now().await;
+                    }
+                    answers.send();
+                }
+                next = receiver.recv(), if room => self.hold(next),
+            }
+        }
+    }
+
+    fn held_full(&self) -> bool {
+        self.held.len() >= self.limits.max_rows || self.held_bytes >= self.limits.max_bytes
+    }
+
+    fn hold(&mut self, next: Option<Pending>) {
+        match next {
+            Some(pending) => {
+                self.held_bytes += pending.callback.body.len();
+                self.held.push_back(pending);
+                self.stats.set_held(self.held.len());
+            }
+            None => self.open = false,
+        }
+    }
+
+    /// Takes what is queued right now, up to one batch's worth.
+    fn take_queued(&mut self, receiver: &mut mpsc::Receiver<Pending>) {
+        while self.open && !self.held_full() {
+            match receiver.try_recv() {
+                Ok(pending) => self.hold(Some(pending)),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => self.hold(None),
+            }
+        }
+    }
+
+    /// Sends what the writer holds as one batch if the rule says so; true if it did.
+    async fn dispatch_if_ready(&mut self) -> bool {
+        let ready = self.rule.ready(
+            self.held.len(),
+            self.in_flight.len(),
+            self.in_flight.newest_rows(),
+            self.held_full(),
+            !self.open,
+        );
+        if !ready {
+            return false;
+        }
+        let batch: Vec<Pending> = self.held.drain(..).collect();
+        self.held_bytes = 0;
+        self.stats.set_held(0);
+        if self.busy_since.is_none() {
+            self.busy_since = Some(Instant::now());
+        }
+        let rows = batch.len();
+        let write = write_batch(self.db, self.limits, batch, self.stats).boxed();
+        self.in_flight.start(rows, write).await;
+        true
+    }
+
+    fn note_finished(&mut self) {
+        if self.in_flight.len() == 0 {
+            if let Some(since) = self.busy_since.take() {
+                self.stats.add_busy(since.elapsed());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DispatchRule;
+
+    const POSTGRES: DispatchRule = DispatchRule { depth: 2 };
+    const SQLITE: DispatchRule = DispatchRule { depth: 1 };
+
+    #[test]
+    fn a_lone_delivery_is_sent_at_once() {
+        assert!(POSTGRES.ready(1, 0, None, false, false));
+        assert!(SQLITE.ready(1, 0, None, false, false));
+    }
+
+    #[test]
+    fn nothing_held_nothing_sent() {
+        assert!(!POSTGRES.ready(0, 0, None, false, false));
+        assert!(!POSTGRES.ready(0, 1, Some(8), false, true));
+    }
+
+    #[test]
+    fn a_second_batch_waits_until_it_is_as_large_as_the_one_on_its_way() {
+        assert!(!POSTGRES.ready(7, 1, Some(8), false, false));
+        assert!(POSTGRES.ready(8, 1, Some(8), false, false));
+        assert!(POSTGRES.ready(1, 1, Some(1), false, false));
+    }
+
+    #[test]
+    fn a_full_batch_or_a_closing_queue_does_not_wait_for_company() {
+        assert!(POSTGRES.ready(3, 1, Some(8), true, false));
+        assert!(POSTGRES.ready(3, 1, Some(8), false, true));
+    }
+
+    #[test]
+    fn behind_a_large_batch_the_next_waits_for_it_to_finish() {
+        assert!(POSTGRES.ready(16, 1, Some(16), false, false));
+        assert!(!POSTGRES.ready(17, 1, Some(17), false, false));
+        assert!(!POSTGRES.ready(256, 1, Some(64), true, false));
+    }
+
+    #[test]
+    fn never_more_batches_on_their_way_than_the_depth() {
+        assert!(!POSTGRES.ready(256, 2, Some(1), true, true));
+        assert!(!SQLITE.ready(256, 1, Some(1), true, true));
+    }
+}
