@@ -2,13 +2,19 @@
 //! new or which row already had that key. Idempotency is decided by the unique constraint on
 //! (source, delivery_key), never by a read before the write.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use diesel::result::DatabaseErrorKind;
 use diesel::{
     BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, QueryResult,
     SqliteConnection,
 };
 
+use diesel_async::AsyncPgConnection;
+
 use super::callbacks::NewCallback;
-use super::pg_bulk_insert::PgBulkInsert;
+use super::pg_bulk_insert::{FailOnStored, OnStoredKey, PgBulkInsert, SkipStored};
 use super::schema::callbacks::dsl;
 use super::writer::BatchLimits;
 use super::{Db, StoreError};
@@ -18,11 +24,16 @@ use super::{Db, StoreError};
 /// the database. This is what lets readers page by `id > cursor` without ever skipping a row.
 pub const CALLBACK_ORDER_LOCK: i64 = 0x486f_6f6b_626f_7802;
 
+/// The unique constraint on (source, delivery_key), as the Postgres migration names it.
+const DELIVERY_KEY_CONSTRAINT: &str = "callbacks_source_delivery_key_key";
+
 pub type DeliveryKey = (String, String);
 
 /// Per key: (row id, body SHA-256 of the stored row, whether this transaction inserted it).
 pub struct Written {
     pub rows: Vec<(DeliveryKey, i64, String, bool)>,
+    /// A plain insert met a stored key, and the batch was written again skipping stored keys.
+    pub rewritten: bool,
 }
 
 /// `rows` must not repeat a key (the writer merges repeats before calling). Borrowed: on the
@@ -32,27 +43,45 @@ pub async fn insert_unique(
     db: &Db,
     rows: &[&NewCallback],
     limits: &BatchLimits,
+    forecast: &KeyForecast,
 ) -> Result<Written, StoreError> {
     let delay = commit_delay(limits);
     match db {
         Db::Postgres(pool) => {
             use diesel_async::RunQueryDsl;
             let mut conn = pool.get().await?;
+            let conn = &mut *conn;
+            let lock = limits.order_lock;
             // One statement, one round trip, its own transaction (see pg_bulk_insert.rs).
-            let inserted: Vec<(i64, String, String)> =
-                PgBulkInsert::new(CALLBACK_ORDER_LOCK, limits.order_lock, delay, rows)
-                    .load(&mut *conn)
-                    .await?;
+            let mut rewritten = false;
+            let inserted = if forecast.expects_new_keys() {
+                match insert_pg::<FailOnStored>(conn, lock, delay, rows).await {
+                    Err(error) if is_a_stored_key(&error) => {
+                        // Its transaction wrote nothing: write the batch again, skipping the
+                        // stored keys.
+                        forecast.met_stored_key();
+                        rewritten = true;
+                        insert_pg::<SkipStored>(conn, lock, delay, rows).await?
+                    }
+                    written => written?,
+                }
+            } else {
+                insert_pg::<SkipStored>(conn, lock, delay, rows).await?
+            };
             let (inserted, missing) = split_inserted(rows.iter().copied(), inserted);
             // A key that conflicted belongs to a committed row: ON CONFLICT waits for a
             // concurrent inserter to finish, so this later snapshot sees its row.
             let existing = if missing.is_empty() {
                 Vec::new()
             } else {
-                existing_rows_pg(&missing).load(&mut *conn).await?
+                forecast.met_stored_key();
+                existing_rows_pg(&missing).load(conn).await?
             };
             let existing = existing.into_iter().map(ExistingRow::into_tuple).collect();
-            Ok(combine(inserted, existing))
+            Ok(Written {
+                rewritten,
+                ..combine(inserted, existing)
+            })
         }
         Db::Sqlite { write, .. } => {
             let rows: Vec<NewCallback> = rows.iter().map(|&row| row.clone()).collect();
@@ -70,6 +99,57 @@ pub async fn insert_unique(
                 .await?;
             Ok(written)
         }
+    }
+}
+
+async fn insert_pg<C: OnStoredKey>(
+    conn: &mut AsyncPgConnection,
+    take_lock: bool,
+    pause: Option<Duration>,
+    rows: &[&NewCallback],
+) -> QueryResult<Vec<(i64, String, String)>> {
+    use diesel_async::RunQueryDsl;
+    PgBulkInsert::<C>::new(CALLBACK_ORDER_LOCK, take_lock, pause, rows)
+        .load(conn)
+        .await
+}
+
+/// The unique violation a `FailOnStored` insert fails with when a key is already stored.
+fn is_a_stored_key(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+            if info.constraint_name() == Some(DELIVERY_KEY_CONSTRAINT)
+    )
+}
+
+/// Which insert the next Postgres batch uses. Most batches carry only new keys: a sender's
+/// retries of what this instance stored lately are answered from memory (recent.rs). For them
+/// the plain insert (`FailOnStored`) spares the database a search of the unique index per row;
+/// a batch that meets a stored key that way fails as a whole and is written again with
+/// `SkipStored`. After a stored key has been met (either way), the next `CAUTIOUS_BATCHES`
+/// batches use `SkipStored` from the start, so a stream of redeliveries costs at most one
+/// failed statement per `CAUTIOUS_BATCHES` batches.
+#[derive(Debug, Default)]
+pub struct KeyForecast {
+    cautious_batches_left: AtomicU32,
+}
+
+const CAUTIOUS_BATCHES: u32 = 64;
+
+impl KeyForecast {
+    /// Whether this batch should expect only new keys (and counts the batch).
+    fn expects_new_keys(&self) -> bool {
+        self.cautious_batches_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .is_err()
+    }
+
+    fn met_stored_key(&self) {
+        self.cautious_batches_left
+            .store(CAUTIOUS_BATCHES, Ordering::Relaxed);
     }
 }
 
@@ -212,5 +292,42 @@ fn combine(inserted: Vec<InsertedRow>, existing: Vec<(i64, String, String, Strin
             .into_iter()
             .map(|(id, source, key, sha)| ((source, key), id, sha, false)),
     );
-    Written { rows }
+    Written {
+        rows,
+        rewritten: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KeyForecast, CAUTIOUS_BATCHES};
+
+    #[test]
+    fn new_keys_are_expected_until_a_stored_key_is_met() {
+        let forecast = KeyForecast::default();
+        assert!(forecast.expects_new_keys());
+        assert!(forecast.expects_new_keys());
+        forecast.met_stored_key();
+        for batch in 0..CAUTIOUS_BATCHES {
+            assert!(!forecast.expects_new_keys(), "cautious batch {batch}");
+        }
+        assert!(
+            forecast.expects_new_keys(),
+            "quiet again after the cautious batches"
+        );
+    }
+
+    #[test]
+    fn another_stored_key_restarts_the_cautious_batches() {
+        let forecast = KeyForecast::default();
+        forecast.met_stored_key();
+        for _ in 0..CAUTIOUS_BATCHES - 1 {
+            assert!(!forecast.expects_new_keys());
+        }
+        forecast.met_stored_key();
+        for _ in 0..CAUTIOUS_BATCHES {
+            assert!(!forecast.expects_new_keys());
+        }
+        assert!(forecast.expects_new_keys());
+    }
 }

@@ -9,6 +9,8 @@
 //! not the commit, became the ceiling. Here the rows travel as one array per column and
 //! `unnest` turns them back into rows.
 
+use std::marker::PhantomData;
+
 use chrono::NaiveDateTime;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -17,7 +19,13 @@ use diesel::QueryResult;
 
 use super::callbacks::NewCallback;
 
-/// `WITH … INSERT … SELECT … FROM unnest(…) ON CONFLICT DO NOTHING RETURNING id, source, key`.
+/// `WITH … INSERT … SELECT … FROM unnest(…) [ON CONFLICT DO NOTHING] RETURNING id, source, key`.
+///
+/// `C` says what a key that is already stored does: `SkipStored` leaves it out of the insert
+/// (`ON CONFLICT DO NOTHING`); `FailOnStored` fails the whole statement with a unique violation
+/// on `callbacks_source_delivery_key_key`, and in exchange spares the database a search of the
+/// unique index per row before its insert (see batch_insert.rs for when each is used). The two
+/// are distinct types so that each has a prepared statement of its own.
 ///
 /// Run outside an explicit transaction, the statement is its own transaction: the advisory
 /// lock (taken by the CTE, which the plan scans before the first row reaches the insert, so
@@ -29,7 +37,8 @@ use super::callbacks::NewCallback;
 /// sleeps after every id has been drawn and before the commit (`pg_sleep` over the count of
 /// inserted rows, which can only be computed once the insert is done). In production the
 /// lock is taken and the pause is zero.
-pub struct PgBulkInsert<'a> {
+pub struct PgBulkInsert<'a, C> {
+    conflicts: PhantomData<C>,
     lock: i64,
     take_lock: bool,
     pause_secs: f64,
@@ -61,17 +70,38 @@ const COLUMNS: &str = "source, delivery_key, callback_id, event, workflow_name, 
      signature_scheme, signature_header, secret_label, verified_at, received_at, remote_addr, \
      user_agent, content_type";
 
-impl<'a> PgBulkInsert<'a> {
+/// What the insert does with a key that is already stored.
+pub trait OnStoredKey: Send + 'static {
+    /// Between the insert's `SELECT` and its `RETURNING`.
+    const CLAUSE: &'static str;
+}
+
+/// A stored key is skipped; the insert returns only the rows it wrote.
+pub struct SkipStored;
+
+/// A stored key fails the statement (and so its transaction) with a unique violation.
+pub struct FailOnStored;
+
+impl OnStoredKey for SkipStored {
+    const CLAUSE: &'static str = " ON CONFLICT (source, delivery_key) DO NOTHING ";
+}
+
+impl OnStoredKey for FailOnStored {
+    const CLAUSE: &'static str = " ";
+}
+
+impl<'a, C: OnStoredKey> PgBulkInsert<'a, C> {
     pub fn new(
         lock: i64,
         take_lock: bool,
         pause: Option<std::time::Duration>,
         rows: &'a [&'a NewCallback],
-    ) -> PgBulkInsert<'a> {
+    ) -> PgBulkInsert<'a, C> {
         fn column<'a, T>(rows: &'a [&'a NewCallback], f: impl Fn(&'a NewCallback) -> T) -> Vec<T> {
             rows.iter().map(|&row| f(row)).collect()
         }
         PgBulkInsert {
+            conflicts: PhantomData,
             lock,
             take_lock,
             pause_secs: pause.map_or(0.0, |p| p.as_secs_f64()),
@@ -100,17 +130,17 @@ impl<'a> PgBulkInsert<'a> {
     }
 }
 
-impl QueryId for PgBulkInsert<'_> {
-    type QueryId = PgBulkInsert<'static>;
+impl<C: OnStoredKey> QueryId for PgBulkInsert<'_, C> {
+    type QueryId = PgBulkInsert<'static, C>;
     // The SQL text never changes, so the prepared statement can be reused.
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl Query for PgBulkInsert<'_> {
+impl<C: OnStoredKey> Query for PgBulkInsert<'_, C> {
     type SqlType = (BigInt, Text, Text);
 }
 
-impl QueryFragment<Pg> for PgBulkInsert<'_> {
+impl<C: OnStoredKey> QueryFragment<Pg> for PgBulkInsert<'_, C> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("WITH order_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(");
         out.push_bind_param::<BigInt, _>(&self.lock)?;
@@ -162,10 +192,10 @@ impl QueryFragment<Pg> for PgBulkInsert<'_> {
         out.push_bind_param::<Array<Nullable<Text>>, _>(&self.content_type)?;
         out.push_sql(") AS r(");
         out.push_sql(COLUMNS);
+        out.push_sql(") LEFT JOIN order_lock ON true");
+        out.push_sql(C::CLAUSE);
         out.push_sql(
-            ") LEFT JOIN order_lock ON true \
-             ON CONFLICT (source, delivery_key) DO NOTHING \
-             RETURNING id, source, delivery_key), \
+            "RETURNING id, source, delivery_key), \
              pause AS MATERIALIZED (SELECT pg_sleep(",
         );
         out.push_bind_param::<Double, _>(&self.pause_secs)?;

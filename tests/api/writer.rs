@@ -150,45 +150,39 @@ impl OrderLockHolder {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_row_the_database_refuses_fails_alone_and_in_batch_duplicates_stay_duplicates() {
-    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
-        return;
-    };
-    let (db, writer) = start_writer(&test_db).await;
-    let mut lock = OrderLockHolder::take(&test_db).await;
-    // Two batches on their way (the writer's most) wait for the lock, so the next deliveries
-    // are held by the writer until the first of them is done, and are sent as one batch.
+type Answer = tokio::task::JoinHandle<Result<StoreOutcome, StoreError>>;
+
+fn store_in_background(writer: &CallbackWriter, callback: NewCallback) -> Answer {
+    let writer = writer.clone();
+    tokio::spawn(async move { writer.store(callback).await })
+}
+
+/// Makes `deliveries` one batch of `writer`: two batches on their way (the writer's most) wait
+/// for the order lock, so the deliveries are held by the writer until the first of those is
+/// done, and then sent together. Returns their answers, in order.
+async fn store_as_one_batch(
+    test_db: &TestDb,
+    writer: &CallbackWriter,
+    deliveries: Vec<NewCallback>,
+) -> Vec<Result<StoreOutcome, StoreError>> {
+    let mut lock = OrderLockHolder::take(test_db).await;
     let mut blockers = Vec::new();
-    for (waiting, key) in [(1, "blocker"), (2, "second blocker")] {
-        blockers.push(tokio::spawn({
-            let writer = writer.clone();
-            async move { writer.store(delivery(key, "{}")).await }
-        }));
+    for waiting in 1..=2 {
+        blockers.push(store_in_background(
+            writer,
+            delivery(&format!("blocker {waiting}"), "{}"),
+        ));
         lock.wait_for_writers(waiting).await;
     }
-
-    // Postgres text cannot hold NUL: this row is refused, and only this one.
-    let mut refused = delivery("refused", "{}");
-    refused.preview = "nul\0inside".into();
-    let batch = [
-        delivery("a", "{}"),
-        refused,
-        delivery("a", "{}"),
-        delivery("b", "{}"),
-    ];
-    let queued: Vec<_> = batch
+    let count = deliveries.len();
+    let queued: Vec<Answer> = deliveries
         .into_iter()
-        .map(|d| {
-            let writer = writer.clone();
-            tokio::spawn(async move { writer.store(d).await })
-        })
+        .map(|d| store_in_background(writer, d))
         .collect();
-    while writer.queued() < 4 {
+    while writer.queued() < count {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     lock.release().await;
-
     for blocker in blockers {
         assert!(!blocker.await.unwrap().unwrap().duplicate);
     }
@@ -196,6 +190,25 @@ async fn one_row_the_database_refuses_fails_alone_and_in_batch_duplicates_stay_d
     for answer in queued {
         answers.push(answer.await.unwrap());
     }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_row_the_database_refuses_fails_alone_and_in_batch_duplicates_stay_duplicates() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let (db, writer) = start_writer(&test_db).await;
+    // Postgres text cannot hold NUL: this row is refused, and only this one.
+    let mut refused = delivery("refused", "{}");
+    refused.preview = "nul\0inside".into();
+    let batch = vec![
+        delivery("a", "{}"),
+        refused,
+        delivery("a", "{}"),
+        delivery("b", "{}"),
+    ];
+    let answers = store_as_one_batch(&test_db, &writer, batch).await;
     assert!(
         matches!(answers[1], Err(StoreError::Query(_))),
         "the refused row is an error, never a success: {:?}",
@@ -221,4 +234,47 @@ async fn one_row_the_database_refuses_fails_alone_and_in_batch_duplicates_stay_d
         "the four were one batch, retried one by one: {stats:?}"
     );
     assert_eq!(stats.largest_batch, 4, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_plain_insert_meets_a_stored_key_is_written_again_losing_nothing() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let (db, writer) = start_writer(&test_db).await;
+    // Stored by another instance, so `writer` does not remember it and expects new keys.
+    let (_, other_instance) = start_writer(&test_db).await;
+    let stored = other_instance
+        .store(delivery("stored", "{}"))
+        .await
+        .unwrap();
+
+    let batch = vec![
+        delivery("new 1", "{}"),
+        delivery("stored", "{}"),
+        delivery("new 2", "{}"),
+    ];
+    let answers = store_as_one_batch(&test_db, &writer, batch).await;
+    let answers: Vec<StoreOutcome> = answers.into_iter().map(|a| a.unwrap()).collect();
+    assert!(
+        !answers[0].duplicate && !answers[2].duplicate,
+        "{answers:?}"
+    );
+    assert_eq!((answers[1].id, answers[1].duplicate), (stored.id, true));
+    assert_eq!(
+        callbacks::count(&db).await.unwrap(),
+        5,
+        "stored, two blockers, two new"
+    );
+    let stats = writer.stats();
+    assert_eq!(
+        (stats.rewritten, stats.fallbacks),
+        (1, 0),
+        "one rewrite, no one-by-one retry: {stats:?}"
+    );
+
+    // Having met a stored key, the writer skips stored keys from the start for a while.
+    let again = writer.store(delivery("stored", "{}")).await.unwrap();
+    assert_eq!((again.id, again.duplicate), (stored.id, true));
+    assert_eq!(writer.stats().rewritten, 1);
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::batch_insert::insert_unique;
+use super::batch_insert::{insert_unique, KeyForecast};
 use super::batch_plan::BatchPlan;
 use super::callbacks::NewCallback;
 use super::recent::{Fingerprint, RecentlyStored};
@@ -89,6 +89,7 @@ struct WriterStats {
     busy_us: AtomicU64,
     largest_batch: AtomicU64,
     fallbacks: AtomicU64,
+    rewritten: AtomicU64,
     answered_from_memory: AtomicU64,
     /// Deliveries the writer has taken from the queue but not yet sent.
     held: AtomicUsize,
@@ -106,6 +107,9 @@ pub struct WriterStatsSnapshot {
     pub largest_batch: u64,
     /// Batches the database refused and that were retried one delivery at a time.
     pub fallbacks: u64,
+    /// Postgres batches written again because their plain insert met a stored key
+    /// (batch_insert.rs, `KeyForecast`).
+    pub rewritten: u64,
     /// Redeliveries answered from the recently stored callbacks, without the database.
     pub answered_from_memory: u64,
 }
@@ -139,6 +143,7 @@ impl WriterStats {
             busy: Duration::from_micros(self.busy_us.load(Ordering::Relaxed)),
             largest_batch: self.largest_batch.load(Ordering::Relaxed),
             fallbacks: self.fallbacks.load(Ordering::Relaxed),
+            rewritten: self.rewritten.load(Ordering::Relaxed),
             answered_from_memory: self.answered_from_memory.load(Ordering::Relaxed),
         }
     }
@@ -159,7 +164,13 @@ impl CallbackWriter {
                 limits.remember_for,
             )),
         };
-        let task = tokio::spawn(run(db, limits, receiver, stats));
+        let batches = Batches {
+            db,
+            limits,
+            stats,
+            forecast: KeyForecast::default(),
+        };
+        let task = tokio::spawn(run(batches, receiver));
         (writer, task)
     }
 
@@ -200,13 +211,17 @@ impl CallbackWriter {
     }
 }
 
-async fn run(
+/// What every batch is written with.
+struct Batches {
     db: Db,
     limits: BatchLimits,
-    mut receiver: mpsc::Receiver<Pending>,
     stats: Arc<WriterStats>,
-) {
-    Pipeline::new(&db, &limits, &stats).run(&mut receiver).await;
+    forecast: KeyForecast,
+}
+
+async fn run(batches: Batches, mut receiver: mpsc::Receiver<Pending>) {
+    Pipeline::new(&batches).run(&mut receiver).await;
+    let stats = &batches.stats;
     let totals = stats.snapshot();
     tracing::info!(
         batches = totals.batches,
@@ -215,6 +230,7 @@ async fn run(
         largest_batch = totals.largest_batch,
         busy_ms = totals.busy.as_millis() as u64,
         fallbacks = totals.fallbacks,
+        rewritten = totals.rewritten,
         answered_from_memory = totals.answered_from_memory,
         "callback writer stopped: queue closed and drained"
     );
@@ -235,17 +251,12 @@ impl Answers {
     }
 }
 
-async fn write_batch(
-    db: &Db,
-    limits: &BatchLimits,
-    batch: Vec<Pending>,
-    stats: &WriterStats,
-) -> Answers {
+async fn write_batch(batches: &Batches, batch: Vec<Pending>) -> Answers {
     let started = Instant::now();
     let rows = batch.len();
     let (callbacks, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|p| (p.callback, p.reply)).unzip();
-    let mut outcomes = store_batch(db, limits, &callbacks).await;
+    let mut outcomes = store_batch(batches, &callbacks).await;
     let fall_back = rows > 1 && matches!(outcomes.first(), Some(Err(StoreError::Query(_))));
     if fall_back {
         // Something in the batch was refused by the database. Retry each delivery on its own
@@ -256,12 +267,12 @@ async fn write_batch(
         );
         outcomes = Vec::with_capacity(rows);
         for callback in &callbacks {
-            let single = store_batch(db, limits, std::slice::from_ref(callback)).await;
+            let single = store_batch(batches, std::slice::from_ref(callback)).await;
             outcomes.extend(single);
         }
     }
     let took = started.elapsed();
-    stats.record(rows, fall_back);
+    batches.stats.record(rows, fall_back);
     tracing::debug!(
         batch.rows = rows,
         batch.new = outcomes
@@ -278,14 +289,16 @@ async fn write_batch(
 
 /// Stores a batch and returns one outcome per input, in order.
 async fn store_batch(
-    db: &Db,
-    limits: &BatchLimits,
+    batches: &Batches,
     callbacks: &[NewCallback],
 ) -> Vec<Result<StoreOutcome, StoreError>> {
     let plan = BatchPlan::new(callbacks);
     let unique: Vec<&NewCallback> = plan.leaders.iter().map(|&i| &callbacks[i]).collect();
-    match insert_unique(db, &unique, limits).await {
+    match insert_unique(&batches.db, &unique, &batches.limits, &batches.forecast).await {
         Ok(written) => {
+            if written.rewritten {
+                batches.stats.rewritten.fetch_add(1, Ordering::Relaxed);
+            }
             let stored = written
                 .rows
                 .into_iter()

@@ -21,7 +21,7 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
-use super::{write_batch, Answers, BatchLimits, Pending, WriterStats};
+use super::{write_batch, Answers, BatchLimits, Batches, Pending, WriterStats};
 use crate::store::Db;
 
 /// The largest batch on its way behind which a second one is sent. Measured: at 16 senders
@@ -117,7 +117,7 @@ impl<'a> InFlight<'a> {
 }
 
 pub(super) struct Pipeline<'a> {
-    db: &'a Db,
+    batches: &'a Batches,
     limits: &'a BatchLimits,
     stats: &'a WriterStats,
     rule: DispatchRule,
@@ -132,12 +132,12 @@ pub(super) struct Pipeline<'a> {
 }
 
 impl<'a> Pipeline<'a> {
-    pub(super) fn new(db: &'a Db, limits: &'a BatchLimits, stats: &'a WriterStats) -> Self {
+    pub(super) fn new(batches: &'a Batches) -> Self {
         Pipeline {
-            db,
-            limits,
-            stats,
-            rule: DispatchRule::for_db(db),
+            batches,
+            limits: &batches.limits,
+            stats: &batches.stats,
+            rule: DispatchRule::for_db(&batches.db),
             held: VecDeque::new(),
             held_bytes: 0,
             in_flight: InFlight::default(),
@@ -225,7 +225,7 @@ impl<'a> Pipeline<'a> {
             self.busy_since = Some(Instant::now());
         }
         let rows = batch.len();
-        let write = write_batch(self.db, self.limits, batch, self.stats).boxed();
+        let write = write_batch(self.batches, batch).boxed();
         self.in_flight.start(rows, write).await;
         true
     }
