@@ -10,7 +10,6 @@ use diesel::{
     BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, QueryResult,
     SqliteConnection,
 };
-
 use diesel_async::AsyncPgConnection;
 
 use super::callbacks::NewCallback;
