@@ -21,7 +21,7 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
-use super::{write_batch, Answers, BatchLimits, Batches, Pending, WriterStats};
+use super::{write_batch, Answers, Batches, Pending};
 use crate::store::Db;
 
 /// The largest batch on its way behind which a second one is sent. Measured: at 16 senders
@@ -118,8 +118,6 @@ impl<'a> InFlight<'a> {
 
 pub(super) struct Pipeline<'a> {
     batches: &'a Batches,
-    limits: &'a BatchLimits,
-    stats: &'a WriterStats,
     rule: DispatchRule,
     /// Taken from the queue, not yet sent: at most one batch's worth, so the bounded queue
     /// still pushes back on the requests when the database falls behind.
@@ -135,8 +133,6 @@ impl<'a> Pipeline<'a> {
     pub(super) fn new(batches: &'a Batches) -> Self {
         Pipeline {
             batches,
-            limits: &batches.limits,
-            stats: &batches.stats,
             rule: DispatchRule::for_db(&batches.db),
             held: VecDeque::new(),
             held_bytes: 0,
@@ -181,7 +177,8 @@ impl<'a> Pipeline<'a> {
     }
 
     fn held_full(&self) -> bool {
-        self.held.len() >= self.limits.max_rows || self.held_bytes >= self.limits.max_bytes
+        self.held.len() >= self.batches.limits.max_rows
+            || self.held_bytes >= self.batches.limits.max_bytes
     }
 
     fn hold(&mut self, next: Option<Pending>) {
@@ -189,7 +186,7 @@ impl<'a> Pipeline<'a> {
             Some(pending) => {
                 self.held_bytes += pending.callback.body.len();
                 self.held.push_back(pending);
-                self.stats.set_held(self.held.len());
+                self.batches.stats.set_held(self.held.len());
             }
             None => self.open = false,
         }
@@ -220,7 +217,7 @@ impl<'a> Pipeline<'a> {
         }
         let batch: Vec<Pending> = self.held.drain(..).collect();
         self.held_bytes = 0;
-        self.stats.set_held(0);
+        self.batches.stats.set_held(0);
         if self.busy_since.is_none() {
             self.busy_since = Some(Instant::now());
         }
@@ -233,7 +230,7 @@ impl<'a> Pipeline<'a> {
     fn note_finished(&mut self) {
         if self.in_flight.len() == 0 {
             if let Some(since) = self.busy_since.take() {
-                self.stats.add_busy(since.elapsed());
+                self.batches.stats.add_busy(since.elapsed());
             }
         }
     }
