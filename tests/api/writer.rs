@@ -278,3 +278,53 @@ async fn a_batch_whose_plain_insert_meets_a_stored_key_is_written_again_losing_n
     assert_eq!((again.id, again.duplicate), (stored.id, true));
     assert_eq!(writer.stats().rewritten, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_batches_waiting_the_writer_holds_one_batch_and_the_full_queue_refuses_more() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let limits = BatchLimits {
+        max_rows: 2,
+        queue_capacity: 2,
+        enqueue_timeout: Duration::from_millis(300),
+        ..BatchLimits::default()
+    };
+    let (db, writer) = start_writer_with(&test_db, limits).await;
+    let mut lock = OrderLockHolder::take(&test_db).await;
+    let mut accepted = Vec::new();
+    for waiting in 1..=2 {
+        accepted.push(store_in_background(
+            &writer,
+            delivery(&format!("blocker {waiting}"), "{}"),
+        ));
+        lock.wait_for_writers(waiting).await;
+    }
+    // One batch's worth held by the writer, then the queue's capacity.
+    for n in 0..4 {
+        accepted.push(store_in_background(
+            &writer,
+            delivery(&format!("held {n}"), "{}"),
+        ));
+        while writer.queued() < n + 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // A writer that drained the queue beyond one batch would take this one in, and its answer
+    // would wait for the lock: the timeout turns that hang into a failure.
+    let refused = tokio::time::timeout(
+        Duration::from_secs(5),
+        writer.store(delivery("one too many", "{}")),
+    )
+    .await
+    .expect("refused within the enqueue timeout, not held");
+    assert!(
+        matches!(refused, Err(StoreError::Unavailable(_))),
+        "the writer must not drain the queue beyond one batch: {refused:?}"
+    );
+    lock.release().await;
+    for answer in accepted {
+        assert!(!answer.await.unwrap().unwrap().duplicate);
+    }
+    assert_eq!(callbacks::count(&db).await.unwrap(), 6);
+}
