@@ -13,6 +13,7 @@ use diesel::{
 use diesel_async::RunQueryDsl;
 
 use super::history_page::{LoadHistoryPage, PageDepth};
+use super::literal_limit::literal_limit;
 use super::schema::{callback_views, callbacks, view_marks};
 pub use super::unviewed::UnviewedCount;
 use super::unviewed::{position_of, Position};
@@ -120,12 +121,13 @@ pub async fn check(
             .select(SummaryRow::as_select());
         let (items, has_more, next) = match after {
             Some(after) => {
-                let mut items: Vec<SummaryRow> = base
-                    .filter(callbacks::id.gt(after.max(mark)))
-                    .order(callbacks::id.asc())
-                    .limit(limit + 1)
-                    .load(conn)
-                    .await?;
+                let mut items: Vec<SummaryRow> = literal_limit(
+                    base.filter(callbacks::id.gt(after.max(mark)))
+                        .order(callbacks::id.asc()),
+                    limit + 1,
+                )
+                .load(conn)
+                .await?;
                 let has_more = items.len() as i64 > limit;
                 items.truncate(limit as usize);
                 let next = match (has_more, items.last()) {
@@ -135,12 +137,13 @@ pub async fn check(
                 (items, has_more, next)
             }
             None => {
-                let mut items: Vec<SummaryRow> = base
-                    .filter(callbacks::id.gt(mark))
-                    .order(callbacks::id.desc())
-                    .limit(limit)
-                    .load(conn)
-                    .await?;
+                let mut items: Vec<SummaryRow> = literal_limit(
+                    base.filter(callbacks::id.gt(mark))
+                        .order(callbacks::id.desc()),
+                    limit,
+                )
+                .load(conn)
+                .await?;
                 items.reverse();
                 (items, false, head)
             }
@@ -202,11 +205,10 @@ pub async fn history(
         // statement on its own, so Postgres takes it. Asked for whole rows, it walked the primary
         // key and read every row of a stretch where the value is rare (118,000 rows for one page
         // of `failed` above 140,000 completed ones).
-        let mut page: Vec<(i64, Option<bool>)> = query
-            .order(callbacks::id.desc())
-            .limit(limit + 1)
-            .load(conn)
-            .await?;
+        let mut page: Vec<(i64, Option<bool>)> =
+            literal_limit(query.order(callbacks::id.desc()), limit + 1)
+                .load(conn)
+                .await?;
         let has_more = page.len() as i64 > limit;
         page.truncate(limit as usize);
         let page_ids: Vec<i64> = page.iter().map(|(id, _)| *id).collect();
@@ -249,13 +251,15 @@ fn like_pattern(q: &str) -> String {
 /// Every callback of one job, by arrival (the caller orders by the sender's timestamp).
 pub async fn job(db: &Db, job_id: &str) -> Result<Vec<SummaryRow>, StoreError> {
     with_conn!(db, read, |conn| {
-        Ok(callbacks::table
-            .filter(callbacks::callback_id.eq(job_id))
-            .order(callbacks::id.asc())
-            .limit(JOB_CALLBACKS_MAX)
-            .select(SummaryRow::as_select())
-            .load(conn)
-            .await?)
+        Ok(literal_limit(
+            callbacks::table
+                .filter(callbacks::callback_id.eq(job_id))
+                .order(callbacks::id.asc())
+                .select(SummaryRow::as_select()),
+            JOB_CALLBACKS_MAX,
+        )
+        .load(conn)
+        .await?)
     })
 }
 

@@ -8,6 +8,7 @@ pub mod checkpoint;
 mod error;
 pub mod feed;
 pub mod history_page;
+mod literal_limit;
 pub mod migrate;
 mod pg_bulk_insert;
 mod recent;

@@ -8,6 +8,7 @@ use diesel::{
 };
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
+use super::literal_limit::literal_limit;
 use super::schema::rejections;
 use super::{with_conn, Db, StoreError};
 
@@ -91,12 +92,11 @@ pub async fn page(db: &Db, before: Option<i64>, limit: i64) -> Result<Vec<Reject
         let mut query = rejections::table
             .select(Rejection::as_select())
             .order(rejections::id.desc())
-            .limit(limit)
             .into_boxed();
         if let Some(before) = before {
             query = query.filter(rejections::id.lt(before));
         }
-        Ok(query.load(conn).await?)
+        Ok(literal_limit(query, limit).load(conn).await?)
     })
 }
 

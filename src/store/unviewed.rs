@@ -97,7 +97,8 @@ where
                WHERE id > (SELECT mark FROM standing) AND id <= (SELECT head FROM standing) \
                ORDER BY id DESC LIMIT ",
         );
-        out.push_bind_param::<BigInt, _>(&(UNVIEWED_COUNT_WINDOW + 1))?;
+        // The window's limits are written into the text, not bound: see literal_limit.rs.
+        out.push_sql(&(UNVIEWED_COUNT_WINDOW + 1).to_string());
         out.push_sql(
             ") \
              SELECT p.head, p.mark, \
@@ -111,7 +112,7 @@ where
                   AND v.callback_id >= (SELECT min(id) FROM \
                         (SELECT id FROM recent ORDER BY id DESC LIMIT ",
         );
-        out.push_bind_param::<BigInt, _>(&UNVIEWED_COUNT_WINDOW)?;
+        out.push_sql(&UNVIEWED_COUNT_WINDOW.to_string());
         out.push_sql(") AS newest)) AS viewed FROM standing p");
         Ok(())
     }
@@ -151,6 +152,20 @@ mod tests {
                 capped: false
             }
         );
+    }
+
+    #[test]
+    fn only_the_user_is_bound_so_postgres_can_keep_one_plan() {
+        let sql = diesel::debug_query::<diesel::pg::Pg, _>(&UserPosition::of(7)).to_string();
+        assert!(
+            sql.contains(&format!("LIMIT {}", UNVIEWED_COUNT_WINDOW + 1)),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(&format!("LIMIT {}", UNVIEWED_COUNT_WINDOW)),
+            "{sql}"
+        );
+        assert!(sql.ends_with("binds: [7, 7]"), "{sql}");
     }
 
     #[test]
