@@ -11,7 +11,7 @@ use crate::auth::error::detached;
 use crate::auth::handlers::ErrorBody;
 use crate::auth::{AdminUser, ApiError};
 use crate::metrics::Metrics;
-use crate::store::{feed, Db};
+use crate::store::{check_page, Db};
 
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
@@ -52,11 +52,10 @@ pub async fn check(
 ) -> Result<web::Json<CheckResponse>, ApiError> {
     let after = Cursor::decode_optional(query.after.as_deref())?;
     let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let page =
-        detached(
-            async move { Ok(feed::check(&db, user.0.id, after.map(Cursor::id), limit).await?) },
-        )
-        .await?;
+    let page = detached(async move {
+        Ok(check_page::check(&db, user.0.id, after.map(Cursor::id), limit).await?)
+    })
+    .await?;
     metrics.polls_served.inc_by(1);
     Ok(web::Json(CheckResponse {
         items: page.items.into_iter().map(Summary::from).collect(),

@@ -1,10 +1,10 @@
-//! The admin reads: what a user has not seen yet (check), history pages, one job, facets.
+//! The admin reads: history pages, one job, facets (the dashboard's poll is in check_page.rs).
 //! Every list walks an index from its cursor and stops after `limit + 1` rows.
 
 use std::collections::HashSet;
 
 use chrono::NaiveDateTime;
-use diesel::dsl::{exists, max, not};
+use diesel::dsl::max;
 use diesel::sql_types::{Nullable, Text};
 use diesel::{
     BoolExpressionMethods, EscapeExpressionMethods, ExpressionMethods, NullableExpressionMethods,
@@ -14,9 +14,9 @@ use diesel_async::RunQueryDsl;
 
 use super::history_page::{LoadHistoryPage, PageDepth};
 use super::literal_limit::literal_limit;
-use super::schema::{callback_views, callbacks, view_marks};
+use super::schema::{callbacks, view_marks};
+use super::unviewed::position_of;
 pub use super::unviewed::UnviewedCount;
-use super::unviewed::{position_of, Position};
 use super::{with_conn, Db, StoreError};
 
 #[diesel::declare_sql_function]
@@ -50,15 +50,6 @@ pub struct SummaryRow {
     pub received_at: NaiveDateTime,
 }
 
-pub struct CheckPage {
-    /// Oldest first; at most `limit`.
-    pub items: Vec<SummaryRow>,
-    pub has_more: bool,
-    /// Where the next poll continues: the last item when there is more, else the head.
-    pub next: i64,
-    pub unviewed: UnviewedCount,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct HistoryFilter {
     pub status: Option<String>,
@@ -81,80 +72,6 @@ pub struct Facets {
     pub events: Vec<String>,
     pub sources: Vec<String>,
     pub unviewed: UnviewedCount,
-}
-
-/// Not opened one by one by the user. The watermark is applied as the lower bound of the id
-/// range instead: given two lower bounds (`id > mark AND id > after`), SQLite walks from the
-/// smaller one, a scan of the whole table for a cursor near the head.
-macro_rules! not_opened_by {
-    ($user_id:expr) => {
-        not(exists(
-            callback_views::table
-                .filter(callback_views::user_id.eq($user_id))
-                .filter(callback_views::callback_id.eq(callbacks::id)),
-        ))
-    };
-}
-
-/// Callbacks `user_id` has not viewed after `after` (or the latest ones without it).
-///
-/// The head is read before the items, in a statement of its own (with the watermark and the
-/// unread count, see unviewed.rs): every id up to a visible id is committed (the writer's order
-/// lock), so no row at or below the head can appear later, and rows committed after the head
-/// was read are left for the next poll.
-pub async fn check(
-    db: &Db,
-    user_id: i64,
-    after: Option<i64>,
-    limit: i64,
-) -> Result<CheckPage, StoreError> {
-    with_conn!(db, read, |conn| {
-        let Position {
-            head,
-            mark,
-            unviewed,
-        } = position_of!(conn, user_id);
-        let head = head.max(after.unwrap_or(0));
-        let base = callbacks::table
-            .filter(callbacks::id.le(head))
-            .filter(not_opened_by!(user_id))
-            .select(SummaryRow::as_select());
-        let (items, has_more, next) = match after {
-            Some(after) => {
-                let mut items: Vec<SummaryRow> = literal_limit(
-                    base.filter(callbacks::id.gt(after.max(mark)))
-                        .order(callbacks::id.asc()),
-                    limit + 1,
-                )
-                .load(conn)
-                .await?;
-                let has_more = items.len() as i64 > limit;
-                items.truncate(limit as usize);
-                let next = match (has_more, items.last()) {
-                    (true, Some(last)) => last.id,
-                    _ => head,
-                };
-                (items, has_more, next)
-            }
-            None => {
-                let mut items: Vec<SummaryRow> = literal_limit(
-                    base.filter(callbacks::id.gt(mark))
-                        .order(callbacks::id.desc()),
-                    limit,
-                )
-                .load(conn)
-                .await?;
-                items.reverse();
-                (items, false, head)
-            }
-        };
-        Ok(CheckPage {
-            items,
-            has_more,
-            next,
-            unviewed,
-        })
-    })
 }
 
 /// History newest first, filters AND-ed, starting below `before`.

@@ -4,6 +4,7 @@
 mod batch_insert;
 mod batch_plan;
 pub mod callbacks;
+pub mod check_page;
 pub mod checkpoint;
 mod error;
 pub mod feed;
