@@ -12,7 +12,7 @@ use crate::auth::error::detached;
 use crate::auth::handlers::ErrorBody;
 use crate::auth::{api_time, AdminUser, ApiError};
 use crate::store::feed::SummaryRow;
-use crate::store::{callbacks, views, Db};
+use crate::store::{views, Db};
 
 #[derive(Deserialize, IntoParams)]
 pub struct DetailQuery {
@@ -70,12 +70,8 @@ pub async fn detail(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let user_id = user.0.id;
-    let (row, viewed_at) = detached(async move {
-        let row = callbacks::find(&db, id).await?;
-        let viewed_at = views::viewed_at(&db, user_id, id).await?;
-        Ok((row, viewed_at))
-    })
-    .await?;
+    let (row, viewed_at) =
+        detached(async move { Ok(views::find_with_viewed_at(&db, user_id, id).await?) }).await?;
     if query.raw.as_deref() == Some("1") {
         return Ok(HttpResponse::Ok()
             .content_type("application/octet-stream")

@@ -8,34 +8,56 @@
 //! its own mark and the marks covering it.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::min;
+use diesel::dsl::{min, Eq, Filter, Find, GtEq, Select};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
-use diesel_async::RunQueryDsl;
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SelectableHelper};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::future::try_join3;
 
+use super::callbacks::Callback;
 use super::schema::{callback_views, callbacks, view_marks};
 use super::unviewed::{position_of, Position};
-use super::{with_conn, Db, StoreError};
+use super::{with_conn, Db, SqliteConn, StoreError};
 
-/// When a user first viewed a callback: its own mark or the earliest watermark covering it.
+/// The user's own mark of one callback: when they opened it.
+fn own_view(user_id: i64, callback_id: i64) -> OwnView {
+    callback_views::table
+        .find((user_id, callback_id))
+        .select(callback_views::viewed_at)
+}
+
+type OwnView = Select<Find<callback_views::table, (i64, i64)>, callback_views::viewed_at>;
+
+/// When the earliest of the user's watermarks covering one callback was set.
+fn covering_marks(user_id: i64, callback_id: i64) -> CoveringMarks {
+    view_marks::table
+        .filter(view_marks::user_id.eq(user_id))
+        .filter(view_marks::up_to.ge(callback_id))
+        .select(min(view_marks::viewed_at))
+}
+
+type CoveringMarks = Select<
+    Filter<Filter<view_marks::table, Eq<view_marks::user_id, i64>>, GtEq<view_marks::up_to, i64>>,
+    diesel::helper_types::min<view_marks::viewed_at>,
+>;
+
+/// First viewed: the earlier of the user's own mark and the watermarks covering the callback.
+fn earliest(own: Option<NaiveDateTime>, marked: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
+    match (own, marked) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// When a user first viewed a callback, read with the connection the caller holds.
 macro_rules! first_viewed_at {
     ($conn:expr, $user_id:expr, $callback_id:expr) => {{
-        let own: Option<NaiveDateTime> = callback_views::table
-            .find(($user_id, $callback_id))
-            .select(callback_views::viewed_at)
+        let own = own_view($user_id, $callback_id)
             .first($conn)
             .await
             .optional()?;
-        let marked: Option<NaiveDateTime> = view_marks::table
-            .filter(view_marks::user_id.eq($user_id))
-            .filter(view_marks::up_to.ge($callback_id))
-            .select(min(view_marks::viewed_at))
-            .first($conn)
-            .await?;
-        match (own, marked) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let marked = covering_marks($user_id, $callback_id).first($conn).await?;
+        earliest(own, marked)
     }};
 }
 
@@ -119,15 +141,57 @@ pub async fn mark_up_to(
     })
 }
 
-/// When `user_id` first viewed `callback_id`, if ever.
-pub async fn viewed_at(
+/// One callback and when `user_id` first viewed it, if ever (the detail view).
+pub async fn find_with_viewed_at(
     db: &Db,
     user_id: i64,
     callback_id: i64,
-) -> Result<Option<NaiveDateTime>, StoreError> {
-    with_conn!(db, read, |conn| Ok(first_viewed_at!(
-        conn,
-        user_id,
-        callback_id
-    )))
+) -> Result<(Callback, Option<NaiveDateTime>), StoreError> {
+    with_conn!(db, read, |conn| Ok(conn
+        .find_with_viewed_at(user_id, callback_id)
+        .await?))
+}
+
+trait FindWithViewedAt {
+    async fn find_with_viewed_at(
+        &mut self,
+        user_id: i64,
+        callback_id: i64,
+    ) -> QueryResult<(Callback, Option<NaiveDateTime>)>;
+}
+
+impl FindWithViewedAt for AsyncPgConnection {
+    /// The three statements are independent, so they are pipelined: one round trip. While
+    /// ingest keeps both cores busy, each round trip of a request waits for a CPU (README,
+    /// "Polling cost").
+    async fn find_with_viewed_at(
+        &mut self,
+        user_id: i64,
+        callback_id: i64,
+    ) -> QueryResult<(Callback, Option<NaiveDateTime>)> {
+        let (mut for_row, mut for_own, mut for_marks) = (&*self, &*self, &*self);
+        let row = callbacks::table
+            .find(callback_id)
+            .select(Callback::as_select())
+            .first(&mut for_row);
+        let own = own_view(user_id, callback_id).first(&mut for_own);
+        let marked = covering_marks(user_id, callback_id).first(&mut for_marks);
+        let (row, own, marked) = try_join3(row, async { own.await.optional() }, marked).await?;
+        Ok((row, earliest(own, marked)))
+    }
+}
+
+impl FindWithViewedAt for SqliteConn {
+    async fn find_with_viewed_at(
+        &mut self,
+        user_id: i64,
+        callback_id: i64,
+    ) -> QueryResult<(Callback, Option<NaiveDateTime>)> {
+        let row = callbacks::table
+            .find(callback_id)
+            .select(Callback::as_select())
+            .first(self)
+            .await?;
+        Ok((row, first_viewed_at!(self, user_id, callback_id)))
+    }
 }
