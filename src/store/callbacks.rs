@@ -1,6 +1,8 @@
 //! The callbacks table: what is written for each accepted delivery and how it is read back.
 
 use chrono::NaiveDateTime;
+use diesel::backend::Backend;
+use diesel::dsl::{AsSelect, Find, Select};
 use diesel::{ExpressionMethods, Insertable, QueryDsl, Queryable, Selectable, SelectableHelper};
 use diesel_async::RunQueryDsl;
 
@@ -94,13 +96,14 @@ pub struct Callback {
 }
 
 pub async fn find(db: &Db, id: i64) -> Result<Callback, StoreError> {
-    with_conn!(db, read, |conn| {
-        Ok(callbacks::table
-            .find(id)
-            .select(Callback::as_select())
-            .first(conn)
-            .await?)
-    })
+    with_conn!(db, read, |conn| Ok(by_id(id).first(conn).await?))
+}
+
+pub(super) type ById<DB> = Select<Find<callbacks::table, i64>, AsSelect<Callback, DB>>;
+
+/// The statement that reads one callback, every column.
+pub(super) fn by_id<DB: Backend>(id: i64) -> ById<DB> {
+    callbacks::table.find(id).select(Callback::as_select())
 }
 
 /// All callbacks of one source, by id. Meant for tests and small tables.

@@ -26,8 +26,9 @@ use futures_util::future::try_join;
 
 use super::feed::SummaryRow;
 use super::literal_limit::literal_limit;
-use super::schema::{callback_views, callbacks, view_marks};
+use super::schema::{callback_views, callbacks};
 use super::unviewed::{position_of, Position, UnviewedCount, UserPosition};
+use super::views::watermark;
 use super::{with_conn, Db, SqliteConn, StoreError};
 
 diesel::alias!(callbacks as newest: Newest);
@@ -128,13 +129,7 @@ impl LoadCheckRows for AsyncPgConnection {
         let head_now = newest
             .select(max(newest.field(callbacks::id)))
             .single_value();
-        let mark_now = coalesce(
-            view_marks::table
-                .filter(view_marks::user_id.eq(user_id))
-                .select(max(view_marks::up_to))
-                .single_value(),
-            0,
-        );
+        let mark_now = coalesce(watermark(user_id), 0);
         let unviewed = callbacks::table
             .filter(callbacks::id.nullable().le(head_now))
             .filter(callbacks::id.gt(mark_now))

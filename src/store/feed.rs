@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 
 use chrono::NaiveDateTime;
-use diesel::dsl::max;
 use diesel::sql_types::{Nullable, Text};
 use diesel::{
     BoolExpressionMethods, EscapeExpressionMethods, ExpressionMethods, NullableExpressionMethods,
@@ -14,9 +13,10 @@ use diesel_async::RunQueryDsl;
 
 use super::history_page::{LoadHistoryPage, PageDepth};
 use super::literal_limit::literal_limit;
-use super::schema::{callbacks, view_marks};
+use super::schema::callbacks;
 use super::unviewed::position_of;
 pub use super::unviewed::UnviewedCount;
+use super::views::watermark;
 use super::{with_conn, Db, StoreError};
 
 #[diesel::declare_sql_function]
@@ -84,10 +84,7 @@ pub async fn history(
 ) -> Result<HistoryPage, StoreError> {
     with_conn!(db, read, |conn| {
         // Each id comes with whether the user's "mark all read" watermark covers it.
-        let mark = view_marks::table
-            .filter(view_marks::user_id.eq(user_id))
-            .select(max(view_marks::up_to))
-            .single_value();
+        let mark = watermark(user_id);
         let mut query = callbacks::table
             .select((callbacks::id, callbacks::id.nullable().le(mark)))
             .into_boxed();

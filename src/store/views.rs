@@ -8,13 +8,15 @@
 //! its own mark and the marks covering it.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::{min, Eq, Filter, Find, GtEq, Select};
+use diesel::dsl::{max, min, Eq, Filter, Find, GtEq, Select, SingleValue};
+use diesel::pg::Pg;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, SelectableHelper};
+use diesel::sqlite::Sqlite;
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::future::try_join3;
 
-use super::callbacks::Callback;
+use super::callbacks::{by_id, Callback};
 use super::schema::{callback_views, callbacks, view_marks};
 use super::unviewed::{position_of, Position};
 use super::{with_conn, Db, SqliteConn, StoreError};
@@ -39,6 +41,21 @@ fn covering_marks(user_id: i64, callback_id: i64) -> CoveringMarks {
 type CoveringMarks = Select<
     Filter<Filter<view_marks::table, Eq<view_marks::user_id, i64>>, GtEq<view_marks::up_to, i64>>,
     diesel::helper_types::min<view_marks::viewed_at>,
+>;
+
+/// The user's "mark all read" watermark as a subquery; NULL while they have none.
+pub(super) fn watermark(user_id: i64) -> Watermark {
+    view_marks::table
+        .filter(view_marks::user_id.eq(user_id))
+        .select(max(view_marks::up_to))
+        .single_value()
+}
+
+pub(super) type Watermark = SingleValue<
+    Select<
+        Filter<view_marks::table, Eq<view_marks::user_id, i64>>,
+        diesel::helper_types::max<view_marks::up_to>,
+    >,
 >;
 
 /// First viewed: the earlier of the user's own mark and the watermarks covering the callback.
@@ -170,10 +187,7 @@ impl FindWithViewedAt for AsyncPgConnection {
         callback_id: i64,
     ) -> QueryResult<(Callback, Option<NaiveDateTime>)> {
         let (mut for_row, mut for_own, mut for_marks) = (&*self, &*self, &*self);
-        let row = callbacks::table
-            .find(callback_id)
-            .select(Callback::as_select())
-            .first(&mut for_row);
+        let row = by_id::<Pg>(callback_id).first(&mut for_row);
         let own = own_view(user_id, callback_id).first(&mut for_own);
         let marked = covering_marks(user_id, callback_id).first(&mut for_marks);
         let (row, own, marked) = try_join3(row, async { own.await.optional() }, marked).await?;
@@ -187,11 +201,7 @@ impl FindWithViewedAt for SqliteConn {
         user_id: i64,
         callback_id: i64,
     ) -> QueryResult<(Callback, Option<NaiveDateTime>)> {
-        let row = callbacks::table
-            .find(callback_id)
-            .select(Callback::as_select())
-            .first(self)
-            .await?;
+        let row = by_id::<Sqlite>(callback_id).first(self).await?;
         Ok((row, first_viewed_at!(self, user_id, callback_id)))
     }
 }
