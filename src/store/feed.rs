@@ -1,8 +1,6 @@
 //! The admin reads: history pages, one job, facets (the dashboard's poll is in check_page.rs).
 //! Every list walks an index from its cursor and stops after `limit + 1` rows.
 
-use std::collections::HashSet;
-
 use chrono::NaiveDateTime;
 use diesel::sql_types::{Nullable, Text};
 use diesel::{
@@ -11,7 +9,7 @@ use diesel::{
 };
 use diesel_async::RunQueryDsl;
 
-use super::history_page::{LoadHistoryPage, PageDepth};
+use super::history_page::{LoadHistoryPage, Page, PageDepth};
 use super::literal_limit::literal_limit;
 use super::schema::callbacks;
 use super::unviewed::position_of;
@@ -66,6 +64,15 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
+impl HistoryPage {
+    /// A page of at most `limit` items from up to `limit + 1` read.
+    pub(super) fn of(mut items: Vec<(SummaryRow, bool)>, limit: i64) -> HistoryPage {
+        let has_more = items.len() as i64 > limit;
+        items.truncate(limit as usize);
+        HistoryPage { items, has_more }
+    }
+}
+
 pub struct Facets {
     pub workflow_names: Vec<String>,
     pub statuses: Vec<String>,
@@ -116,35 +123,20 @@ pub async fn history(
             );
         }
         // The ids first, then their rows: an index on (filtered column, id) answers the first
-        // statement on its own, so Postgres takes it. Asked for whole rows, it walked the primary
+        // step on its own, so Postgres takes it. Asked for whole rows, it walked the primary
         // key and read every row of a stretch where the value is rare (118,000 rows for one page
-        // of `failed` above 140,000 completed ones).
-        let mut page: Vec<(i64, Option<bool>)> =
-            literal_limit(query.order(callbacks::id.desc()), limit + 1)
-                .load(conn)
-                .await?;
-        let has_more = page.len() as i64 > limit;
-        page.truncate(limit as usize);
-        let page_ids: Vec<i64> = page.iter().map(|(id, _)| *id).collect();
-        let mut viewed: HashSet<i64> = page
-            .iter()
-            .filter(|(_, covered)| *covered == Some(true))
-            .map(|(id, _)| *id)
-            .collect();
-        let depth = match before {
-            None => PageDepth::First,
-            Some(_) => PageDepth::Deeper,
+        // of `failed` above 140,000 completed ones). history_page.rs joins the two steps.
+        let page = Page {
+            user_id,
+            limit,
+            depth: match before {
+                None => PageDepth::First,
+                Some(_) => PageDepth::Deeper,
+            },
         };
-        let (rows, opened) = conn.load_history_page(&page_ids, user_id, depth).await?;
-        viewed.extend(opened);
-        let items = rows
-            .into_iter()
-            .map(|row| {
-                let seen = viewed.contains(&row.id);
-                (row, seen)
-            })
-            .collect();
-        Ok(HistoryPage { items, has_more })
+        Ok(conn
+            .load_history_page(query.order(callbacks::id.desc()), page)
+            .await?)
     })
 }
 

@@ -51,7 +51,7 @@ pub(super) fn watermark(user_id: i64) -> Watermark {
         .single_value()
 }
 
-pub(super) type Watermark = SingleValue<
+pub(crate) type Watermark = SingleValue<
     Select<
         Filter<view_marks::table, Eq<view_marks::user_id, i64>>,
         diesel::helper_types::max<view_marks::up_to>,

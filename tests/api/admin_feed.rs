@@ -195,6 +195,35 @@ on_both_backends! {
         assert_eq!(count(&facets), (91, false), "93 above the mark, two of them opened");
     }
 
+    async fn every_history_page_flags_the_users_own_views_and_watermark(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        app.add_user("flags-other", "another-long-password", true).await;
+        let admin = app.login_admin().await;
+        let other = app.login("flags-other", "another-long-password").await;
+        let posted = app.post_many("flags", 7).await;
+        let up_to = json!({ "up_to": hookbox::admin::cursor::Cursor::at(posted[1]).encode() });
+        json_with_status(app.post_as(&admin, "/api/admin/llm-callbacks/view-all", up_to).await, 200).await;
+        for opened in [posted[3], posted[6]] {
+            json_with_status(app.post_as(&admin, &format!("/api/admin/llm-callbacks/{opened}/view"), json!({})).await, 200).await;
+        }
+        json_with_status(app.post_as(&other, &format!("/api/admin/llm-callbacks/{}/view", posted[4]), json!({})).await, 200).await;
+        // Pages of two: the first page and the deeper ones are read by different statements.
+        let mut flags = Vec::new();
+        let mut path = "/api/admin/llm-callbacks?limit=2".to_owned();
+        loop {
+            let page = app.get_json(&admin, &path).await;
+            flags.extend(page["items"].as_array().unwrap().iter()
+                .map(|i| (i["id"].as_i64().unwrap(), i["viewed"].as_bool().unwrap())));
+            match page["next_cursor"].as_str() {
+                Some(next) => path = format!("/api/admin/llm-callbacks?limit=2&before={next}"),
+                None => break,
+            }
+        }
+        let viewed = [posted[0], posted[1], posted[3], posted[6]];
+        let expected: Vec<(i64, bool)> = posted.iter().rev().map(|&id| (id, viewed.contains(&id))).collect();
+        assert_eq!(flags, expected, "marked up to the 2nd, opened the 4th and 7th; another user opened the 5th");
+    }
+
     async fn history_pages_cover_every_matching_row_once_newest_first(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let admin = app.login_admin().await;
