@@ -2,7 +2,9 @@
 //! viewed 0%, 10%, … 90% of them, starts the real server, and measures over HTTP, one request
 //! at a time, the dashboard's poll (`check` after a cursor 100 rows behind the head), history
 //! filtered by status (its first page, as the dashboard opens it, and random pages anywhere in
-//! the table), and a callback's detail. Prints p50/p99 per operation.
+//! the table), and a callback's detail. Prints p50/p99 per operation. Two reference operations
+//! follow, to tell a poll's own cost from the machine's: `/healthz` (HTTP only, no database)
+//! and `/api/auth/me` (the token lookup alone, which every admin request begins with).
 //!
 //!     cargo run --release --bin hookbox-bench-polling -- --database-url postgres://…/db
 //!
@@ -91,7 +93,7 @@ async fn main() -> Result<(), BoxError> {
         db.backend_name(),
         args.iterations
     );
-    let ops: [Operation; 5] = [
+    let ops: [Operation; 7] = [
         (
             "check (after a cursor 100 rows behind the head, limit 20)",
             Box::new(move |_| format!("/api/admin/llm-callbacks/check?after={near_head}&limit=20")),
@@ -114,6 +116,14 @@ async fn main() -> Result<(), BoxError> {
         (
             "detail (random id)",
             Box::new(move |_| format!("/api/admin/llm-callbacks/{}", rand::random_range(1..=head))),
+        ),
+        (
+            "reference: /healthz (HTTP only, no database)",
+            Box::new(|_| "/healthz".to_owned()),
+        ),
+        (
+            "reference: /api/auth/me (the token lookup alone)",
+            Box::new(|_| "/api/auth/me".to_owned()),
         ),
     ];
     let polls = ops.len() * (args.iterations + WARMUP_REQUESTS);
