@@ -7,9 +7,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::cursor::Cursor;
 use super::page_limit;
 use super::summary::Summary;
-use crate::auth::error::detached;
 use crate::auth::handlers::ErrorBody;
-use crate::auth::{AdminUser, ApiError};
+use crate::auth::{AdminReader, ApiError};
 use crate::metrics::Metrics;
 use crate::store::{check_page, Db};
 
@@ -45,17 +44,19 @@ pub struct CheckResponse {
         (status = 403, description = "`forbidden`", body = ErrorBody),
     ))]
 pub async fn check(
-    user: AdminUser,
+    admin: AdminReader,
     query: web::Query<CheckQuery>,
     db: web::Data<Db>,
     metrics: web::Data<Metrics>,
 ) -> Result<web::Json<CheckResponse>, ApiError> {
-    let after = Cursor::decode_optional(query.after.as_deref())?;
-    let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let page = detached(async move {
-        Ok(check_page::check(&db, user.0.id, after.map(Cursor::id), limit).await?)
-    })
-    .await?;
+    let query = query.into_inner();
+    let page = admin
+        .read(move |user_id, credential| async move {
+            let after = Cursor::decode_optional(query.after.as_deref())?;
+            let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+            Ok(check_page::check(&db, user_id, after.map(Cursor::id), limit, credential).await?)
+        })
+        .await?;
     metrics.polls_served.inc_by(1);
     Ok(web::Json(CheckResponse {
         items: page.items.into_iter().map(Summary::from).collect(),

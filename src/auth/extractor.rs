@@ -1,7 +1,7 @@
 //! The signed-in user, derived only from the session cookie or a bearer token: handlers take
 //! `AuthenticatedUser` or `AdminUser` and never read a user id from the request.
 
-use std::future::Future;
+use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 
 use actix_web::http::header;
@@ -11,8 +11,9 @@ use chrono::{NaiveDateTime, Utc};
 use super::error::{detached, ApiError};
 use super::session::{SessionState, SessionTimes, Token};
 use super::AuthState;
+use crate::store::sessions::{self, CredentialKey, FoundCredential, WithCredential};
 use crate::store::users::User;
-use crate::store::{sessions, Db};
+use crate::store::Db;
 
 pub const SESSION_COOKIE: &str = "hookbox_session";
 
@@ -49,8 +50,8 @@ impl FromRequest for AuthenticatedUser {
             let (Some(db), Some(state)) = (db, state) else {
                 return Err(ApiError::Internal("auth state is not configured".into()));
             };
-            let (token, bearer) = presented.ok_or(ApiError::Unauthenticated)?;
-            detached(async move { authenticate(&db, &state, &token, bearer).await }).await
+            let key = presented.ok_or(ApiError::Unauthenticated)?;
+            detached(async move { authenticate(&db, &state, &key).await }).await
         })
     }
 }
@@ -61,29 +62,131 @@ impl FromRequest for AdminUser {
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let user = AuthenticatedUser::from_request(req, payload);
-        Box::pin(async move {
-            let user = user.await?;
-            if user.is_admin {
-                Ok(AdminUser(user))
-            } else {
-                Err(ApiError::Forbidden)
-            }
+        Box::pin(async move { admin(user.await?) })
+    }
+}
+
+fn admin(user: AuthenticatedUser) -> Result<AdminUser, ApiError> {
+    if user.is_admin {
+        Ok(AdminUser(user))
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// An admin's credential, for a read that needs only the user's id (the dashboard's poll).
+/// Nothing is checked on extraction; [`AdminReader::read`] judges the credential exactly as
+/// [`AdminUser`] does, and returns the read's answer only when it passes. On Postgres, when the
+/// credential authenticated an admin here before ([`KnownAdmins`]), its lookup is pipelined
+/// with the read's statements on the read's connection instead of taking a round trip first.
+///
+/// [`KnownAdmins`]: super::known_admins::KnownAdmins
+pub struct AdminReader {
+    key: CredentialKey,
+    db: web::Data<Db>,
+    state: web::Data<AuthState>,
+}
+
+impl FromRequest for AdminReader {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let db = req.app_data::<web::Data<Db>>().cloned();
+        let state = req.app_data::<web::Data<AuthState>>().cloned();
+        ready(match (db, state) {
+            (Some(db), Some(state)) => presented_token(req)
+                .map(|key| AdminReader { key, db, state })
+                .ok_or(ApiError::Unauthenticated),
+            _ => Err(ApiError::Internal("auth state is not configured".into())),
         })
     }
 }
 
+impl AdminReader {
+    /// Runs `read` for the admin's id and returns its answer, or the refusal. `read` gets the
+    /// credential's key when it is to look the credential up along with its own statements
+    /// (and return what it found); a refusal always wins over the read's own answer or error.
+    pub async fn read<T, F, Fut>(self, read: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(i64, Option<CredentialKey>) -> Fut,
+        Fut: Future<Output = Result<WithCredential<T>, ApiError>> + Send + 'static,
+    {
+        let AdminReader { key, db, state } = self;
+        let known = match **db {
+            Db::Postgres(_) => state.known_admins.user_of(&key.token_hash),
+            Db::Sqlite { .. } => None,
+        };
+        let Some(user_id) = known else {
+            let admin = judge_admin(&db, &state, &key, None).await?;
+            state.known_admins.remember(&key.token_hash, admin.id);
+            return Ok(detached(read(admin.id, None)).await?.value);
+        };
+        match detached(read(user_id, Some(key.clone()))).await {
+            Ok(WithCredential {
+                value,
+                credential: Some(found),
+            }) => {
+                let admin = judge_admin(&db, &state, &key, Some(found)).await?;
+                if admin.id == user_id {
+                    Ok(value)
+                } else {
+                    // Cannot happen (a credential never changes owner); the answer was read
+                    // for someone else, so it is dropped.
+                    state.known_admins.forget(&key.token_hash);
+                    Err(ApiError::Internal(
+                        "a credential's remembered user was not its user".into(),
+                    ))
+                }
+            }
+            // The read failed before its lookup came back (a bad cursor, a database error):
+            // the credential is judged on its own first, so its refusal still wins.
+            answer => {
+                judge_admin(&db, &state, &key, None).await?;
+                Ok(answer?.value)
+            }
+        }
+    }
+}
+
+/// Judges a credential (looking it up unless `found`), forgets it when refused, and returns
+/// the admin it belongs to.
+async fn judge_admin(
+    db: &web::Data<Db>,
+    state: &web::Data<AuthState>,
+    key: &CredentialKey,
+    found: Option<FoundCredential>,
+) -> Result<AuthenticatedUser, ApiError> {
+    let (db, detached_state, key_for_task) = (db.clone(), state.clone(), key.clone());
+    let judged = detached(async move {
+        let found = match found {
+            Some(found) => found,
+            None => sessions::lookup(&db, &key_for_task).await?,
+        };
+        admin(settle(&db, &detached_state, found).await?)
+    })
+    .await;
+    judged.map(|admin| admin.0).inspect_err(|_| {
+        state.known_admins.forget(&key.token_hash);
+    })
+}
+
 /// The bearer token if there is an `Authorization` header, else the session cookie.
-/// The flag says whether it came as a bearer token.
-fn presented_token(req: &HttpRequest) -> Option<(Token, bool)> {
+fn presented_token(req: &HttpRequest) -> Option<CredentialKey> {
+    let key = |token: Token, bearer| CredentialKey {
+        token_hash: token.hash(),
+        bearer,
+    };
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return None;
         }
-        return Token::parse(token).map(|t| (t, true));
+        return Token::parse(token).map(|t| key(t, true));
     }
-    session_cookie(req).map(|t| (t, false))
+    session_cookie(req).map(|t| key(t, false))
 }
 
 pub fn session_cookie(req: &HttpRequest) -> Option<Token> {
@@ -99,25 +202,30 @@ pub fn session_cookie(req: &HttpRequest) -> Option<Token> {
 async fn authenticate(
     db: &Db,
     state: &AuthState,
-    token: &Token,
-    bearer: bool,
+    key: &CredentialKey,
 ) -> Result<AuthenticatedUser, ApiError> {
-    let hash = token.hash();
+    let found = sessions::lookup(db, key).await?;
+    settle(db, state, found).await
+}
+
+/// Judges what a credential's lookup found, and does the writes that follow: a token's or a
+/// session's use recorded, an expired session deleted.
+async fn settle(
+    db: &Db,
+    state: &AuthState,
+    found: FoundCredential,
+) -> Result<AuthenticatedUser, ApiError> {
     let now = Utc::now().naive_utc();
-    if bearer {
-        if let Some(found) = sessions::find_token(db, &hash).await? {
-            if found.user.is_disabled {
-                return Err(ApiError::Unauthenticated);
-            }
-            if token_use_is_stale(found.last_used_at, now) {
-                sessions::touch_token(db, found.id, now).await?;
-            }
-            return Ok(from_user(found.user, Credential::ApiToken(found.id)));
+    if let Some(found) = found.token {
+        if found.user.is_disabled {
+            return Err(ApiError::Unauthenticated);
         }
+        if token_use_is_stale(found.last_used_at, now) {
+            sessions::touch_token(db, found.id, now).await?;
+        }
+        return Ok(from_user(found.user, Credential::ApiToken(found.id)));
     }
-    let session = sessions::find(db, &hash)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
+    let session = found.session.ok_or(ApiError::Unauthenticated)?;
     if session.user.is_disabled {
         return Err(ApiError::Unauthenticated);
     }

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod error;
 pub mod extractor;
 pub mod handlers;
+pub mod known_admins;
 pub mod origin;
 pub mod password;
 pub mod session;
@@ -15,7 +16,8 @@ use actix_web::web;
 use chrono::{NaiveDateTime, SecondsFormat};
 
 pub use error::ApiError;
-pub use extractor::{AdminUser, AuthenticatedUser};
+pub use extractor::{AdminReader, AdminUser, AuthenticatedUser};
+use known_admins::KnownAdmins;
 use password::Password;
 use session::SessionPolicy;
 use throttle::{LoginThrottle, ThrottleSettings};
@@ -36,6 +38,7 @@ pub struct AuthState {
     pub policy: SessionPolicy,
     pub cookie_secure: bool,
     pub throttle: LoginThrottle,
+    pub known_admins: KnownAdmins,
 }
 
 impl AuthState {
@@ -44,6 +47,7 @@ impl AuthState {
             policy: settings.session,
             cookie_secure: settings.cookie_secure,
             throttle: LoginThrottle::new(settings.throttle),
+            known_admins: KnownAdmins::default(),
         }
     }
 }

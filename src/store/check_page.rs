@@ -22,11 +22,12 @@ use diesel::sql_types::{BigInt, Nullable};
 use diesel::SelectableHelper;
 use diesel::{ExpressionMethods, NullableExpressionMethods, QueryDsl, QueryResult};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use futures_util::future::try_join;
+use futures_util::future::try_join3;
 
 use super::feed::SummaryRow;
 use super::literal_limit::literal_limit;
 use super::schema::{callback_views, callbacks};
+use super::sessions::{lookup_pipelined, CredentialKey, FoundCredential, WithCredential};
 use super::unviewed::{position_of, Position, UnviewedCount, UserPosition};
 use super::views::watermark;
 use super::{with_conn, Db, SqliteConn, StoreError};
@@ -52,20 +53,26 @@ pub struct CheckPage {
 /// Every id up to a visible id is committed (the writer's order lock), so no row at or below
 /// the head the items were read with can appear later, and rows committed after it are left for
 /// the next poll.
+///
+/// With `credential`, Postgres looks it up in the same pipeline and the answer carries what it
+/// found (auth judges it, see `AdminReader`); SQLite leaves that to the caller.
 pub async fn check(
     db: &Db,
     user_id: i64,
     after: Option<i64>,
     limit: i64,
-) -> Result<CheckPage, StoreError> {
+    credential: Option<CredentialKey>,
+) -> Result<WithCredential<CheckPage>, StoreError> {
     let wanted = match after {
         Some(after) => Wanted::After { after, limit },
         None => Wanted::Latest { limit },
     };
-    let found = with_conn!(db, read, |conn| conn.load_check_rows(user_id, wanted).await)?;
+    let found = with_conn!(db, read, |conn| conn
+        .load_check_rows(user_id, wanted, credential.as_ref())
+        .await)?;
     let head = found.head.max(after.unwrap_or(0));
     let mut items = found.items;
-    Ok(match wanted {
+    let value = match wanted {
         Wanted::After { limit, .. } => {
             let has_more = items.len() as i64 > limit;
             items.truncate(limit as usize);
@@ -89,6 +96,10 @@ pub async fn check(
                 unviewed: found.position.unviewed,
             }
         }
+    };
+    Ok(WithCredential {
+        value,
+        credential: found.credential,
     })
 }
 
@@ -107,10 +118,17 @@ struct CheckRows {
     items: Vec<SummaryRow>,
     /// The head the items were read below.
     head: i64,
+    /// What the credential's lookup found, when it travelled with the statements.
+    credential: Option<FoundCredential>,
 }
 
 trait LoadCheckRows {
-    async fn load_check_rows(&mut self, user_id: i64, wanted: Wanted) -> QueryResult<CheckRows>;
+    async fn load_check_rows(
+        &mut self,
+        user_id: i64,
+        wanted: Wanted,
+        credential: Option<&CredentialKey>,
+    ) -> QueryResult<CheckRows>;
 }
 
 /// Not opened one by one by the user (the watermark is the lower bound of the id range).
@@ -125,7 +143,12 @@ macro_rules! not_opened_by {
 }
 
 impl LoadCheckRows for AsyncPgConnection {
-    async fn load_check_rows(&mut self, user_id: i64, wanted: Wanted) -> QueryResult<CheckRows> {
+    async fn load_check_rows(
+        &mut self,
+        user_id: i64,
+        wanted: Wanted,
+        credential: Option<&CredentialKey>,
+    ) -> QueryResult<CheckRows> {
         let head_now = newest
             .select(max(newest.field(callbacks::id)))
             .single_value();
@@ -136,8 +159,14 @@ impl LoadCheckRows for AsyncPgConnection {
             .filter(not_opened_by!(user_id))
             .select((SummaryRow::as_select(), head_now));
         let (mut for_position, mut for_items) = (&*self, &*self);
+        let lookup = async {
+            match credential {
+                Some(key) => lookup_pipelined(&*self, key).await.map(Some),
+                None => Ok(None),
+            }
+        };
         let position = UserPosition::of(user_id).get_result(&mut for_position);
-        let (position, rows): (_, Vec<(SummaryRow, Option<i64>)>) = match wanted {
+        let (credential, position, rows): (_, _, Vec<(SummaryRow, Option<i64>)>) = match wanted {
             Wanted::After { after, limit } => {
                 let items = literal_limit(
                     unviewed
@@ -145,11 +174,11 @@ impl LoadCheckRows for AsyncPgConnection {
                         .order(callbacks::id.asc()),
                     limit + 1,
                 );
-                try_join(position, items.load(&mut for_items)).await?
+                try_join3(lookup, position, items.load(&mut for_items)).await?
             }
             Wanted::Latest { limit } => {
                 let items = literal_limit(unviewed.order(callbacks::id.desc()), limit);
-                try_join(position, items.load(&mut for_items)).await?
+                try_join3(lookup, position, items.load(&mut for_items)).await?
             }
         };
         let position = Position::from_row(position);
@@ -162,12 +191,18 @@ impl LoadCheckRows for AsyncPgConnection {
             position,
             items,
             head,
+            credential,
         })
     }
 }
 
 impl LoadCheckRows for SqliteConn {
-    async fn load_check_rows(&mut self, user_id: i64, wanted: Wanted) -> QueryResult<CheckRows> {
+    async fn load_check_rows(
+        &mut self,
+        user_id: i64,
+        wanted: Wanted,
+        _credential: Option<&CredentialKey>,
+    ) -> QueryResult<CheckRows> {
         let position = position_of!(self, user_id);
         let unviewed = callbacks::table
             .filter(callbacks::id.le(position.head))
@@ -199,6 +234,7 @@ impl LoadCheckRows for SqliteConn {
             position,
             items,
             head: position.head,
+            credential: None,
         })
     }
 }

@@ -1,11 +1,13 @@
 //! Server-side sessions and API tokens, both found by the SHA-256 of the presented token.
 
 use chrono::NaiveDateTime;
+use diesel::QueryResult;
 use diesel::{
     BoolExpressionMethods, ExpressionMethods, Insertable, JoinOnDsl, OptionalExtension, QueryDsl,
     SelectableHelper,
 };
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::future::try_join;
 
 use super::schema::{api_tokens, sessions, users};
 use super::users::User;
@@ -40,34 +42,41 @@ pub async fn create(db: &Db, session: &NewSession<'_>) -> Result<(), StoreError>
     })
 }
 
+/// The session whose token hashes to `$hash`, with its user, as a query.
+macro_rules! session_by_hash {
+    ($hash:expr) => {
+        sessions::table
+            .inner_join(users::table)
+            .filter(sessions::token_hash.eq($hash))
+            .select((
+                (
+                    sessions::id,
+                    sessions::created_at,
+                    sessions::last_seen_at,
+                    sessions::expires_at,
+                ),
+                User::as_select(),
+            ))
+    };
+}
+
+type SessionFields = ((i64, NaiveDateTime, NaiveDateTime, NaiveDateTime), User);
+
+fn session_row(((id, created_at, last_seen_at, expires_at), user): SessionFields) -> SessionRow {
+    SessionRow {
+        id,
+        created_at,
+        last_seen_at,
+        expires_at,
+        user,
+    }
+}
+
 pub async fn find(db: &Db, token_hash: &str) -> Result<Option<SessionRow>, StoreError> {
-    let row: Option<((i64, NaiveDateTime, NaiveDateTime, NaiveDateTime), User)> =
-        with_conn!(db, read, |conn| {
-            sessions::table
-                .inner_join(users::table)
-                .filter(sessions::token_hash.eq(token_hash))
-                .select((
-                    (
-                        sessions::id,
-                        sessions::created_at,
-                        sessions::last_seen_at,
-                        sessions::expires_at,
-                    ),
-                    User::as_select(),
-                ))
-                .first(conn)
-                .await
-                .optional()
-        })?;
-    Ok(row.map(
-        |((id, created_at, last_seen_at, expires_at), user)| SessionRow {
-            id,
-            created_at,
-            last_seen_at,
-            expires_at,
-            user,
-        },
-    ))
+    let row: Option<SessionFields> = with_conn!(db, read, |conn| {
+        session_by_hash!(token_hash).first(conn).await.optional()
+    })?;
+    Ok(row.map(session_row))
 }
 
 pub async fn touch(db: &Db, id: i64, at: NaiveDateTime) -> Result<(), StoreError> {
@@ -125,22 +134,99 @@ pub struct FoundToken {
     pub user: User,
 }
 
-/// The user of a token that is not revoked, with the token's id and last use.
-pub async fn find_token(db: &Db, token_hash: &str) -> Result<Option<FoundToken>, StoreError> {
-    with_conn!(db, read, |conn| {
-        Ok(api_tokens::table
+/// The live API token whose hash is `$hash`, with its user, as a query.
+macro_rules! token_by_hash {
+    ($hash:expr) => {
+        api_tokens::table
             .inner_join(users::table.on(users::id.eq(api_tokens::user_id)))
-            .filter(api_tokens::token_hash.eq(token_hash))
+            .filter(api_tokens::token_hash.eq($hash))
             .filter(api_tokens::revoked_at.is_null())
             .select((api_tokens::id, api_tokens::last_used_at, User::as_select()))
-            .first(conn)
+    };
+}
+
+type TokenFields = (i64, Option<NaiveDateTime>, User);
+
+fn found_token((id, last_used_at, user): TokenFields) -> FoundToken {
+    FoundToken {
+        id,
+        last_used_at,
+        user,
+    }
+}
+
+/// The user of a token that is not revoked, with the token's id and last use.
+pub async fn find_token(db: &Db, token_hash: &str) -> Result<Option<FoundToken>, StoreError> {
+    let row: Option<TokenFields> = with_conn!(db, read, |conn| {
+        token_by_hash!(token_hash).first(conn).await.optional()
+    })?;
+    Ok(row.map(found_token))
+}
+
+/// A presented credential: the hash of its token, and whether it came as a bearer token (which
+/// may be an API token or a session's token; a cookie only ever holds a session's).
+#[derive(Clone, Debug)]
+pub struct CredentialKey {
+    pub token_hash: String,
+    pub bearer: bool,
+}
+
+/// What a credential's lookup found: the live API token (bearer only) and the session.
+#[derive(Default)]
+pub struct FoundCredential {
+    pub token: Option<FoundToken>,
+    pub session: Option<SessionRow>,
+}
+
+/// A read's answer and, when the credential's lookup travelled with it, what that found.
+pub struct WithCredential<T> {
+    pub value: T,
+    pub credential: Option<FoundCredential>,
+}
+
+/// Looks a credential up, the API token first: the session only when no token matched.
+pub async fn lookup(db: &Db, key: &CredentialKey) -> Result<FoundCredential, StoreError> {
+    if key.bearer {
+        if let Some(token) = find_token(db, &key.token_hash).await? {
+            return Ok(FoundCredential {
+                token: Some(token),
+                session: None,
+            });
+        }
+    }
+    Ok(FoundCredential {
+        token: None,
+        session: find(db, &key.token_hash).await?,
+    })
+}
+
+/// Looks a credential up on `conn` as a statement of a pipeline (both kinds at once for a
+/// bearer token), so that it costs no round trip of its own: see `AdminReader`.
+pub(crate) async fn lookup_pipelined(
+    conn: &AsyncPgConnection,
+    key: &CredentialKey,
+) -> QueryResult<FoundCredential> {
+    let (mut for_token, mut for_session) = (conn, conn);
+    let token = async {
+        if key.bearer {
+            token_by_hash!(&key.token_hash)
+                .first::<TokenFields>(&mut for_token)
+                .await
+                .optional()
+        } else {
+            Ok(None)
+        }
+    };
+    let session = async {
+        session_by_hash!(&key.token_hash)
+            .first::<SessionFields>(&mut for_session)
             .await
-            .optional()?
-            .map(|(id, last_used_at, user)| FoundToken {
-                id,
-                last_used_at,
-                user,
-            }))
+            .optional()
+    };
+    let (token, session) = try_join(token, session).await?;
+    Ok(FoundCredential {
+        token: token.map(found_token),
+        session: session.map(session_row),
     })
 }
 

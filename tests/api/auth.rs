@@ -218,6 +218,45 @@ on_both_backends! {
         assert_refused(app.get_as(&bearer, "/api/auth/me").await, 401, "unauthenticated", "revoked by id").await;
     }
 
+    async fn the_poll_judges_a_credential_it_has_seen_before_on_every_request(test_db) {
+        // Check looks a credential it has seen authenticate an admin up along with its own
+        // statements (AdminReader); a refusal must still win over the answer.
+        let app = TestApp::spawn(&test_db).await;
+        let check = "/api/admin/llm-callbacks/check";
+        app.add_user("script", "script-password", true).await;
+        let (_, token) = accounts::create_token(&app.db, "script", "ci").await.unwrap();
+        let revoked = Cred::Bearer(token.expose().to_owned());
+        for name in ["disabled", "changed", "leaving"] {
+            app.add_user(name, &format!("{name}-password"), true).await;
+        }
+        let disabled = app.login("disabled", "disabled-password").await;
+        let changed = app.login("changed", "changed-password").await;
+        let leaving = app.login("leaving", "leaving-password").await;
+        let admin = app.login_admin().await;
+        for cred in [&revoked, &disabled, &changed, &leaving, &admin] {
+            for _ in 0..3 {
+                app.get_json(cred, check).await;
+            }
+        }
+        assert_eq!(accounts::revoke_token(&app.db, "ci").await.unwrap(), 1);
+        accounts::disable_user(&app.db, "disabled").await.unwrap();
+        accounts::change_password(&app.db, "changed", Password::parse("changed-new-password".into()).unwrap())
+            .await.unwrap();
+        json_with_status(app.post_as(&leaving, "/api/auth/logout", json!({})).await, 200).await;
+        for (who, cred) in [("revoked token", &revoked), ("disabled user", &disabled),
+                            ("password changed", &changed), ("logged out", &leaving)] {
+            for round in 0..2 {
+                assert_refused(app.get_as(cred, check).await, 401, "unauthenticated", &format!("{who} #{round}")).await;
+            }
+            // The read's own refusal never shows first.
+            assert_refused(app.get_as(cred, &format!("{check}?after=garbage")).await, 401,
+                "unauthenticated", &format!("{who} with a bad cursor")).await;
+        }
+        app.get_json(&admin, check).await;
+        assert_refused(app.get_as(&admin, &format!("{check}?after=garbage")).await, 400,
+            "invalid_cursor", "an admin's bad cursor").await;
+    }
+
     async fn a_token_records_its_use_at_most_once_a_minute(test_db) {
         // A script polling every few seconds must not turn each read into a durable write.
         let app = TestApp::spawn(&test_db).await;
