@@ -8,9 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::parse_id;
 use super::summary::{Outcome, Signature, Summary};
-use crate::auth::error::detached;
 use crate::auth::handlers::ErrorBody;
-use crate::auth::{api_time, AdminUser, ApiError};
+use crate::auth::{api_time, AdminReader, ApiError};
 use crate::store::feed::SummaryRow;
 use crate::store::{views, Db};
 
@@ -63,21 +62,24 @@ pub struct Detail {
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
 pub async fn detail(
-    user: AdminUser,
+    admin: AdminReader,
     id: web::Path<String>,
     query: web::Query<DetailQuery>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let user_id = user.0.id;
-    let (row, viewed_at) =
-        detached(async move { Ok(views::find_with_viewed_at(&db, user_id, id).await?) }).await?;
+    let id = id.into_inner();
+    let (row, viewed_at) = admin
+        .read(move |user_id, credential| async move {
+            let id = parse_id(&id)?;
+            Ok(views::find_with_viewed_at(&db, user_id, id, credential).await?)
+        })
+        .await?;
     if query.raw.as_deref() == Some("1") {
         return Ok(HttpResponse::Ok()
             .content_type("application/octet-stream")
             .insert_header((
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"callback-{id}.json\""),
+                format!("attachment; filename=\"callback-{}.json\"", row.id),
             ))
             .body(row.body));
     }

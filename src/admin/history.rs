@@ -7,9 +7,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::cursor::Cursor;
 use super::page_limit;
 use super::summary::Summary;
-use crate::auth::error::detached;
 use crate::auth::handlers::ErrorBody;
-use crate::auth::{AdminUser, ApiError};
+use crate::auth::{AdminReader, ApiError};
 use crate::store::feed::{self, HistoryFilter};
 use crate::store::Db;
 
@@ -55,24 +54,26 @@ pub struct HistoryResponse {
         (status = 403, description = "`forbidden`", body = ErrorBody),
     ))]
 pub async fn history(
-    user: AdminUser,
+    admin: AdminReader,
     query: web::Query<HistoryQuery>,
     db: web::Data<Db>,
 ) -> Result<web::Json<HistoryResponse>, ApiError> {
     let query = query.into_inner();
-    let before = Cursor::decode_optional(query.before.as_deref())?;
-    let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let filter = HistoryFilter {
-        status: filter_value("status", query.status)?,
-        workflow_name: filter_value("workflow_name", query.workflow_name)?,
-        event: filter_value("event", query.event)?,
-        source: filter_value("source", query.source)?,
-        q: filter_value("q", query.q)?,
-    };
-    let page = detached(async move {
-        Ok(feed::history(&db, user.0.id, &filter, before.map(Cursor::id), limit).await?)
-    })
-    .await?;
+    let page = admin
+        .read(move |user_id, credential| async move {
+            let before = Cursor::decode_optional(query.before.as_deref())?;
+            let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+            let filter = HistoryFilter {
+                status: filter_value("status", query.status)?,
+                workflow_name: filter_value("workflow_name", query.workflow_name)?,
+                event: filter_value("event", query.event)?,
+                source: filter_value("source", query.source)?,
+                q: filter_value("q", query.q)?,
+            };
+            let before = before.map(Cursor::id);
+            Ok(feed::history(&db, user_id, &filter, before, limit, credential).await?)
+        })
+        .await?;
     let next_cursor = match (page.has_more, page.items.last()) {
         (true, Some((last, _))) => Some(Cursor::at(last.id).encode()),
         _ => None,

@@ -11,7 +11,9 @@ use chrono::{NaiveDateTime, Utc};
 use super::error::{detached, ApiError};
 use super::session::{SessionState, SessionTimes, Token};
 use super::AuthState;
-use crate::store::sessions::{self, CredentialKey, FoundCredential, WithCredential};
+use crate::store::sessions::{
+    self, CredentialKey, CredentialKind, FoundCredential, WithCredential,
+};
 use crate::store::users::User;
 use crate::store::Db;
 
@@ -74,7 +76,8 @@ fn admin(user: AuthenticatedUser) -> Result<AdminUser, ApiError> {
     }
 }
 
-/// An admin's credential, for a read that needs only the user's id (the dashboard's poll).
+/// An admin's credential, for a read that needs only the user's id (the dashboard's poll,
+/// history, a callback's detail).
 /// Nothing is checked on extraction; [`AdminReader::read`] judges the credential exactly as
 /// [`AdminUser`] does, and returns the read's answer only when it passes. On Postgres, when the
 /// credential authenticated an admin here before ([`KnownAdmins`]), its lookup is pipelined
@@ -118,12 +121,21 @@ impl AdminReader {
             Db::Postgres(_) => state.known_admins.user_of(&key.token_hash),
             Db::Sqlite { .. } => None,
         };
-        let Some(user_id) = known else {
+        let Some((user_id, kind)) = known else {
             let admin = judge_admin(&db, &state, &key, None).await?;
-            state.known_admins.remember(&key.token_hash, admin.id);
+            let kind = match admin.credential {
+                Credential::ApiToken(_) => CredentialKind::ApiToken,
+                Credential::Session(_) => CredentialKind::Session,
+            };
+            state.known_admins.remember(&key.token_hash, admin.id, kind);
             return Ok(detached(read(admin.id, None)).await?.value);
         };
-        match detached(read(user_id, Some(key.clone()))).await {
+        // Only where the credential was found before: a token never becomes a session's.
+        let lookup = CredentialKey {
+            token_hash: key.token_hash.clone(),
+            kind,
+        };
+        match detached(read(user_id, Some(lookup))).await {
             Ok(WithCredential {
                 value,
                 credential: Some(found),
@@ -174,9 +186,9 @@ async fn judge_admin(
 
 /// The bearer token if there is an `Authorization` header, else the session cookie.
 fn presented_token(req: &HttpRequest) -> Option<CredentialKey> {
-    let key = |token: Token, bearer| CredentialKey {
+    let key = |token: Token, kind| CredentialKey {
         token_hash: token.hash(),
-        bearer,
+        kind,
     };
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
@@ -184,9 +196,9 @@ fn presented_token(req: &HttpRequest) -> Option<CredentialKey> {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return None;
         }
-        return Token::parse(token).map(|t| key(t, true));
+        return Token::parse(token).map(|t| key(t, CredentialKind::ApiTokenOrSession));
     }
-    session_cookie(req).map(|t| key(t, false))
+    session_cookie(req).map(|t| key(t, CredentialKind::Session))
 }
 
 pub fn session_cookie(req: &HttpRequest) -> Option<Token> {

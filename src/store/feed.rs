@@ -12,6 +12,7 @@ use diesel_async::RunQueryDsl;
 use super::history_page::{LoadHistoryPage, Page, PageDepth};
 use super::literal_limit::literal_limit;
 use super::schema::callbacks;
+use super::sessions::{CredentialKey, WithCredential};
 use super::unviewed::position_of;
 pub use super::unviewed::UnviewedCount;
 use super::views::watermark;
@@ -81,14 +82,16 @@ pub struct Facets {
     pub unviewed: UnviewedCount,
 }
 
-/// History newest first, filters AND-ed, starting below `before`.
+/// History newest first, filters AND-ed, starting below `before`. With `credential`, Postgres
+/// looks it up in the same pipeline (see `AdminReader`).
 pub async fn history(
     db: &Db,
     user_id: i64,
     filter: &HistoryFilter,
     before: Option<i64>,
     limit: i64,
-) -> Result<HistoryPage, StoreError> {
+    credential: Option<CredentialKey>,
+) -> Result<WithCredential<HistoryPage>, StoreError> {
     with_conn!(db, read, |conn| {
         // Each id comes with whether the user's "mark all read" watermark covers it.
         let mark = watermark(user_id);
@@ -135,7 +138,7 @@ pub async fn history(
             },
         };
         Ok(conn
-            .load_history_page(query.order(callbacks::id.desc()), page)
+            .load_history_page(query.order(callbacks::id.desc()), page, credential.as_ref())
             .await?)
     })
 }

@@ -48,10 +48,12 @@ use diesel::sql_types::{BigInt, Bool};
 use diesel::sqlite::Sqlite;
 use diesel::{ExpressionMethods, QueryDsl, QueryResult, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::future::try_join;
 
 use super::feed::{HistoryPage, SummaryRow};
 use super::literal_limit::{literal_limit, LiteralLimit};
 use super::schema::{callback_views, callbacks};
+use super::sessions::{lookup_pipelined, CredentialKey, WithCredential};
 use super::views::Watermark;
 use super::SqliteConn;
 
@@ -89,11 +91,13 @@ pub(crate) enum PageDepth {
 pub(crate) trait LoadHistoryPage {
     type Ids<'a>;
 
+    /// With `credential`, Postgres looks it up in the same pipeline (see `AdminReader`).
     async fn load_history_page(
         &mut self,
         ids: Self::Ids<'_>,
         page: Page,
-    ) -> QueryResult<HistoryPage>;
+        credential: Option<&CredentialKey>,
+    ) -> QueryResult<WithCredential<HistoryPage>>;
 }
 
 impl LoadHistoryPage for AsyncPgConnection {
@@ -103,17 +107,27 @@ impl LoadHistoryPage for AsyncPgConnection {
         &mut self,
         ids: HistoryIds<'_, Pg>,
         page: Page,
-    ) -> QueryResult<HistoryPage> {
-        let items = PageWithFlags {
+        credential: Option<&CredentialKey>,
+    ) -> QueryResult<WithCredential<HistoryPage>> {
+        let lookup = async {
+            match credential {
+                Some(key) => lookup_pipelined(&*self, key).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let statement = PageWithFlags {
             ids: literal_limit(ids, page.limit + 1),
             user_id: page.user_id,
             depth: page.depth,
             columns: SummaryRow::as_select(),
-        }
-        .load(self)
-        .await?;
-        // One snapshot: every id found has its row, so one row too many means one more page.
-        Ok(HistoryPage::of(items, page.limit))
+        };
+        let mut for_page = &*self;
+        let (credential, items) = try_join(lookup, statement.load(&mut for_page)).await?;
+        Ok(WithCredential {
+            // One snapshot: every id found has its row, so one row too many means one more page.
+            value: HistoryPage::of(items, page.limit),
+            credential,
+        })
     }
 }
 
@@ -165,7 +179,8 @@ impl LoadHistoryPage for SqliteConn {
         &mut self,
         ids: HistoryIds<'_, Sqlite>,
         page: Page,
-    ) -> QueryResult<HistoryPage> {
+        _credential: Option<&CredentialKey>,
+    ) -> QueryResult<WithCredential<HistoryPage>> {
         let mut found: Vec<(i64, Option<bool>)> =
             literal_limit(ids, page.limit + 1).load(self).await?;
         // Counted before the rows are read: a row deleted in between (retention) does not
@@ -188,7 +203,10 @@ impl LoadHistoryPage for SqliteConn {
                 (row, seen)
             })
             .collect();
-        Ok(HistoryPage { items, has_more })
+        Ok(WithCredential {
+            value: HistoryPage { items, has_more },
+            credential: None,
+        })
     }
 }
 

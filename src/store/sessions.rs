@@ -163,15 +163,35 @@ pub async fn find_token(db: &Db, token_hash: &str) -> Result<Option<FoundToken>,
     Ok(row.map(found_token))
 }
 
-/// A presented credential: the hash of its token, and whether it came as a bearer token (which
-/// may be an API token or a session's token; a cookie only ever holds a session's).
+/// A presented credential: the hash of its token and where it may be found.
 #[derive(Clone, Debug)]
 pub struct CredentialKey {
     pub token_hash: String,
-    pub bearer: bool,
+    pub kind: CredentialKind,
 }
 
-/// What a credential's lookup found: the live API token (bearer only) and the session.
+/// Where a credential's token may be found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A cookie, or a credential known to be a session's token.
+    Session,
+    /// A bearer token: an API token or a session's token.
+    ApiTokenOrSession,
+    /// A credential known to be an API token.
+    ApiToken,
+}
+
+impl CredentialKind {
+    fn may_be_api_token(self) -> bool {
+        self != CredentialKind::Session
+    }
+
+    fn may_be_session(self) -> bool {
+        self != CredentialKind::ApiToken
+    }
+}
+
+/// What a credential's lookup found: the live API token and the session.
 #[derive(Default)]
 pub struct FoundCredential {
     pub token: Option<FoundToken>,
@@ -186,7 +206,7 @@ pub struct WithCredential<T> {
 
 /// Looks a credential up, the API token first: the session only when no token matched.
 pub async fn lookup(db: &Db, key: &CredentialKey) -> Result<FoundCredential, StoreError> {
-    if key.bearer {
+    if key.kind.may_be_api_token() {
         if let Some(token) = find_token(db, &key.token_hash).await? {
             return Ok(FoundCredential {
                 token: Some(token),
@@ -194,21 +214,25 @@ pub async fn lookup(db: &Db, key: &CredentialKey) -> Result<FoundCredential, Sto
             });
         }
     }
+    let session = match key.kind.may_be_session() {
+        true => find(db, &key.token_hash).await?,
+        false => None,
+    };
     Ok(FoundCredential {
         token: None,
-        session: find(db, &key.token_hash).await?,
+        session,
     })
 }
 
-/// Looks a credential up on `conn` as a statement of a pipeline (both kinds at once for a
-/// bearer token), so that it costs no round trip of its own: see `AdminReader`.
+/// Looks a credential up on `conn` as a statement of a pipeline (both kinds at once when it may
+/// be either), so that it costs no round trip of its own: see `AdminReader`.
 pub(crate) async fn lookup_pipelined(
     conn: &AsyncPgConnection,
     key: &CredentialKey,
 ) -> QueryResult<FoundCredential> {
     let (mut for_token, mut for_session) = (conn, conn);
     let token = async {
-        if key.bearer {
+        if key.kind.may_be_api_token() {
             token_by_hash!(&key.token_hash)
                 .first::<TokenFields>(&mut for_token)
                 .await
@@ -218,10 +242,14 @@ pub(crate) async fn lookup_pipelined(
         }
     };
     let session = async {
-        session_by_hash!(&key.token_hash)
-            .first::<SessionFields>(&mut for_session)
-            .await
-            .optional()
+        if key.kind.may_be_session() {
+            session_by_hash!(&key.token_hash)
+                .first::<SessionFields>(&mut for_session)
+                .await
+                .optional()
+        } else {
+            Ok(None)
+        }
     };
     let (token, session) = try_join(token, session).await?;
     Ok(FoundCredential {

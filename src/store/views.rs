@@ -14,10 +14,11 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::Sqlite;
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, QueryResult};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use futures_util::future::try_join3;
+use futures_util::future::try_join4;
 
 use super::callbacks::{by_id, Callback};
 use super::schema::{callback_views, callbacks, view_marks};
+use super::sessions::{lookup_pipelined, CredentialKey, WithCredential};
 use super::unviewed::{position_of, Position};
 use super::{with_conn, Db, SqliteConn, StoreError};
 
@@ -158,14 +159,16 @@ pub async fn mark_up_to(
     })
 }
 
-/// One callback and when `user_id` first viewed it, if ever (the detail view).
+/// One callback and when `user_id` first viewed it, if ever (the detail view). With
+/// `credential`, Postgres looks it up in the same pipeline (see `AdminReader`).
 pub async fn find_with_viewed_at(
     db: &Db,
     user_id: i64,
     callback_id: i64,
-) -> Result<(Callback, Option<NaiveDateTime>), StoreError> {
+    credential: Option<CredentialKey>,
+) -> Result<WithCredential<(Callback, Option<NaiveDateTime>)>, StoreError> {
     with_conn!(db, read, |conn| Ok(conn
-        .find_with_viewed_at(user_id, callback_id)
+        .find_with_viewed_at(user_id, callback_id, credential.as_ref())
         .await?))
 }
 
@@ -174,24 +177,36 @@ trait FindWithViewedAt {
         &mut self,
         user_id: i64,
         callback_id: i64,
-    ) -> QueryResult<(Callback, Option<NaiveDateTime>)>;
+        credential: Option<&CredentialKey>,
+    ) -> QueryResult<WithCredential<(Callback, Option<NaiveDateTime>)>>;
 }
 
 impl FindWithViewedAt for AsyncPgConnection {
-    /// The three statements are independent, so they are pipelined: one round trip. While
-    /// ingest keeps both cores busy, each round trip of a request waits for a CPU (README,
-    /// "Polling cost").
+    /// The statements are independent, so they are pipelined: one round trip. While ingest
+    /// keeps both cores busy, each round trip of a request waits for a CPU (README, "Polling
+    /// cost").
     async fn find_with_viewed_at(
         &mut self,
         user_id: i64,
         callback_id: i64,
-    ) -> QueryResult<(Callback, Option<NaiveDateTime>)> {
+        credential: Option<&CredentialKey>,
+    ) -> QueryResult<WithCredential<(Callback, Option<NaiveDateTime>)>> {
+        let lookup = async {
+            match credential {
+                Some(key) => lookup_pipelined(&*self, key).await.map(Some),
+                None => Ok(None),
+            }
+        };
         let (mut for_row, mut for_own, mut for_marks) = (&*self, &*self, &*self);
         let row = by_id::<Pg>(callback_id).first(&mut for_row);
         let own = own_view(user_id, callback_id).first(&mut for_own);
         let marked = covering_marks(user_id, callback_id).first(&mut for_marks);
-        let (row, own, marked) = try_join3(row, async { own.await.optional() }, marked).await?;
-        Ok((row, earliest(own, marked)))
+        let (credential, row, own, marked) =
+            try_join4(lookup, row, async { own.await.optional() }, marked).await?;
+        Ok(WithCredential {
+            value: (row, earliest(own, marked)),
+            credential,
+        })
     }
 }
 
@@ -200,8 +215,12 @@ impl FindWithViewedAt for SqliteConn {
         &mut self,
         user_id: i64,
         callback_id: i64,
-    ) -> QueryResult<(Callback, Option<NaiveDateTime>)> {
+        _credential: Option<&CredentialKey>,
+    ) -> QueryResult<WithCredential<(Callback, Option<NaiveDateTime>)>> {
         let row = by_id::<Sqlite>(callback_id).first(self).await?;
-        Ok((row, first_viewed_at!(self, user_id, callback_id)))
+        Ok(WithCredential {
+            value: (row, first_viewed_at!(self, user_id, callback_id)),
+            credential: None,
+        })
     }
 }

@@ -218,11 +218,13 @@ on_both_backends! {
         assert_refused(app.get_as(&bearer, "/api/auth/me").await, 401, "unauthenticated", "revoked by id").await;
     }
 
-    async fn the_poll_judges_a_credential_it_has_seen_before_on_every_request(test_db) {
-        // Check looks a credential it has seen authenticate an admin up along with its own
-        // statements (AdminReader); a refusal must still win over the answer.
+    async fn reads_judge_a_credential_they_have_seen_before_on_every_request(test_db) {
+        // Check, history and detail look a credential they have seen authenticate an admin up
+        // along with their own statements (AdminReader); a refusal must still win.
         let app = TestApp::spawn(&test_db).await;
-        let check = "/api/admin/llm-callbacks/check";
+        let id = app.post_many("seen", 1).await[0];
+        let reads = ["/api/admin/llm-callbacks/check".to_owned(), "/api/admin/llm-callbacks?limit=5".to_owned(),
+                     format!("/api/admin/llm-callbacks/{id}")];
         app.add_user("script", "script-password", true).await;
         let (_, token) = accounts::create_token(&app.db, "script", "ci").await.unwrap();
         let revoked = Cred::Bearer(token.expose().to_owned());
@@ -234,8 +236,10 @@ on_both_backends! {
         let leaving = app.login("leaving", "leaving-password").await;
         let admin = app.login_admin().await;
         for cred in [&revoked, &disabled, &changed, &leaving, &admin] {
-            for _ in 0..3 {
-                app.get_json(cred, check).await;
+            for _ in 0..2 {
+                for path in &reads {
+                    app.get_json(cred, path).await;
+                }
             }
         }
         assert_eq!(accounts::revoke_token(&app.db, "ci").await.unwrap(), 1);
@@ -243,18 +247,24 @@ on_both_backends! {
         accounts::change_password(&app.db, "changed", Password::parse("changed-new-password".into()).unwrap())
             .await.unwrap();
         json_with_status(app.post_as(&leaving, "/api/auth/logout", json!({})).await, 200).await;
+        let bad_cursor = "/api/admin/llm-callbacks/check?after=garbage";
+        let missing = "/api/admin/llm-callbacks/99999999";
         for (who, cred) in [("revoked token", &revoked), ("disabled user", &disabled),
                             ("password changed", &changed), ("logged out", &leaving)] {
             for round in 0..2 {
-                assert_refused(app.get_as(cred, check).await, 401, "unauthenticated", &format!("{who} #{round}")).await;
+                for path in &reads {
+                    assert_refused(app.get_as(cred, path).await, 401, "unauthenticated", &format!("{who} {path} #{round}")).await;
+                }
             }
-            // The read's own refusal never shows first.
-            assert_refused(app.get_as(cred, &format!("{check}?after=garbage")).await, 401,
-                "unauthenticated", &format!("{who} with a bad cursor")).await;
+            // The read's own answer never shows first: not 400 for a bad cursor, not 404.
+            assert_refused(app.get_as(cred, bad_cursor).await, 401, "unauthenticated", &format!("{who} bad cursor")).await;
+            assert_refused(app.get_as(cred, missing).await, 401, "unauthenticated", &format!("{who} missing id")).await;
         }
-        app.get_json(&admin, check).await;
-        assert_refused(app.get_as(&admin, &format!("{check}?after=garbage")).await, 400,
-            "invalid_cursor", "an admin's bad cursor").await;
+        for path in &reads {
+            app.get_json(&admin, path).await;
+        }
+        assert_refused(app.get_as(&admin, bad_cursor).await, 400, "invalid_cursor", "an admin's bad cursor").await;
+        assert_refused(app.get_as(&admin, missing).await, 404, "not_found", "an admin's missing id").await;
     }
 
     async fn a_token_records_its_use_at_most_once_a_minute(test_db) {

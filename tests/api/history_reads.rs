@@ -99,7 +99,7 @@ async fn a_history_page_reads_its_rows_with_a_bitmap_heap_scan_on_postgres() {
     // After first pages, read with the plain index scan and enough of them for Postgres to
     // settle on a generic plan for their statement: no deeper page may reuse it.
     for _ in 0..8 {
-        feed::history(&db, 1, &filter, None, 50)
+        feed::history(&db, 1, &filter, None, 50, None)
             .await
             .expect("first page");
     }
@@ -116,9 +116,10 @@ async fn read_deeper_page(
     conn: &mut AsyncPgConnection,
     before: PrimaryKeyReads,
 ) -> PrimaryKeyReads {
-    let page = feed::history(db, 1, filter, Some(expected[0] + 1), 50)
+    let page = feed::history(db, 1, filter, Some(expected[0] + 1), 50, None)
         .await
-        .expect("history");
+        .expect("history")
+        .value;
     let ids: Vec<i64> = page.items.iter().map(|(row, _)| row.id).collect();
     assert_eq!(ids, expected);
     let after = primary_key_reads_once_published(conn, before, 50).await;
