@@ -135,30 +135,30 @@ impl AdminReader {
             token_hash: key.token_hash.clone(),
             kind,
         };
-        match detached(read(user_id, Some(lookup))).await {
+        let (admin, answer) = match detached(read(user_id, Some(lookup))).await {
             Ok(WithCredential {
                 value,
                 credential: Some(found),
-            }) => {
-                let admin = judge_admin(&db, &state, &key, Some(found)).await?;
-                if admin.id == user_id {
-                    Ok(value)
-                } else {
-                    // Cannot happen (a credential never changes owner); the answer was read
-                    // for someone else, so it is dropped.
-                    state.known_admins.forget(&key.token_hash);
-                    Err(ApiError::Internal(
-                        "a credential's remembered user was not its user".into(),
-                    ))
-                }
-            }
+            }) => (
+                judge_admin(&db, &state, &key, Some(found)).await?,
+                Ok(value),
+            ),
             // The read failed before its lookup came back (a bad cursor, a database error):
             // the credential is judged on its own first, so its refusal still wins.
-            answer => {
-                judge_admin(&db, &state, &key, None).await?;
-                Ok(answer?.value)
-            }
+            answer => (
+                judge_admin(&db, &state, &key, None).await?,
+                answer.map(|read| read.value),
+            ),
+        };
+        if admin.id != user_id {
+            // Cannot happen (a credential never changes owner); the answer was read for
+            // someone else, so it is dropped.
+            state.known_admins.forget(&key.token_hash);
+            return Err(ApiError::Internal(
+                "a credential's remembered user was not its user".into(),
+            ));
         }
+        answer
     }
 }
 
