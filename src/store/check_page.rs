@@ -159,12 +159,7 @@ impl LoadCheckRows for AsyncPgConnection {
             .filter(not_opened_by!(user_id))
             .select((SummaryRow::as_select(), head_now));
         let (mut for_position, mut for_items) = (&*self, &*self);
-        let lookup = async {
-            match credential {
-                Some(key) => lookup_pipelined(&*self, key).await.map(Some),
-                None => Ok(None),
-            }
-        };
+        let lookup = lookup_pipelined(&*self, credential);
         let position = UserPosition::of(user_id).get_result(&mut for_position);
         let (credential, position, rows): (_, _, Vec<(SummaryRow, Option<i64>)>) = match wanted {
             Wanted::After { after, limit } => {

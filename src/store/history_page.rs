@@ -109,12 +109,7 @@ impl LoadHistoryPage for AsyncPgConnection {
         page: Page,
         credential: Option<&CredentialKey>,
     ) -> QueryResult<WithCredential<HistoryPage>> {
-        let lookup = async {
-            match credential {
-                Some(key) => lookup_pipelined(&*self, key).await.map(Some),
-                None => Ok(None),
-            }
-        };
+        let lookup = lookup_pipelined(&*self, credential);
         let statement = PageWithFlags {
             ids: literal_limit(ids, page.limit + 1),
             user_id: page.user_id,

@@ -226,10 +226,14 @@ pub async fn lookup(db: &Db, key: &CredentialKey) -> Result<FoundCredential, Sto
 
 /// Looks a credential up on `conn` as a statement of a pipeline (both kinds at once when it may
 /// be either), so that it costs no round trip of its own: see `AdminReader`.
+/// Nothing without a key.
 pub(crate) async fn lookup_pipelined(
     conn: &AsyncPgConnection,
-    key: &CredentialKey,
-) -> QueryResult<FoundCredential> {
+    key: Option<&CredentialKey>,
+) -> QueryResult<Option<FoundCredential>> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
     let (mut for_token, mut for_session) = (conn, conn);
     let token = async {
         if key.kind.may_be_api_token() {
@@ -252,10 +256,10 @@ pub(crate) async fn lookup_pipelined(
         }
     };
     let (token, session) = try_join(token, session).await?;
-    Ok(FoundCredential {
+    Ok(Some(FoundCredential {
         token: token.map(found_token),
         session: session.map(session_row),
-    })
+    }))
 }
 
 pub async fn touch_token(db: &Db, id: i64, at: NaiveDateTime) -> Result<(), StoreError> {

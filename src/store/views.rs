@@ -191,12 +191,7 @@ impl FindWithViewedAt for AsyncPgConnection {
         callback_id: i64,
         credential: Option<&CredentialKey>,
     ) -> QueryResult<WithCredential<(Callback, Option<NaiveDateTime>)>> {
-        let lookup = async {
-            match credential {
-                Some(key) => lookup_pipelined(&*self, key).await.map(Some),
-                None => Ok(None),
-            }
-        };
+        let lookup = lookup_pipelined(&*self, credential);
         let (mut for_row, mut for_own, mut for_marks) = (&*self, &*self, &*self);
         let row = by_id::<Pg>(callback_id).first(&mut for_row);
         let own = own_view(user_id, callback_id).first(&mut for_own);
