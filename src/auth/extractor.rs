@@ -117,17 +117,20 @@ impl AdminReader {
         Fut: Future<Output = Result<WithCredential<T>, ApiError>> + Send + 'static,
     {
         let AdminReader { key, db, state } = self;
-        let known = match **db {
-            Db::Postgres(_) => state.known_admins.user_of(&key.token_hash),
-            Db::Sqlite { .. } => None,
-        };
+        // Only Postgres pipelines; SQLite, in process, has no round trip to save.
+        let pipelines = matches!(**db, Db::Postgres(_));
+        let known = pipelines
+            .then(|| state.known_admins.user_of(&key.token_hash))
+            .flatten();
         let Some((user_id, kind)) = known else {
             let admin = judge_admin(&db, &state, &key, None).await?;
-            let kind = match admin.credential {
-                Credential::ApiToken(_) => CredentialKind::ApiToken,
-                Credential::Session(_) => CredentialKind::Session,
-            };
-            state.known_admins.remember(&key.token_hash, admin.id, kind);
+            if pipelines {
+                let kind = match admin.credential {
+                    Credential::ApiToken(_) => CredentialKind::ApiToken,
+                    Credential::Session(_) => CredentialKind::Session,
+                };
+                state.known_admins.remember(&key.token_hash, admin.id, kind);
+            }
             return Ok(detached(read(admin.id, None)).await?.value);
         };
         // Only where the credential was found before: a token never becomes a session's.

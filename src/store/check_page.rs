@@ -161,21 +161,27 @@ impl LoadCheckRows for AsyncPgConnection {
         let (mut for_position, mut for_items) = (&*self, &*self);
         let lookup = lookup_pipelined(&*self, credential);
         let position = UserPosition::of(user_id).get_result(&mut for_position);
-        let (credential, position, rows): (_, _, Vec<(SummaryRow, Option<i64>)>) = match wanted {
-            Wanted::After { after, limit } => {
-                let items = literal_limit(
-                    unviewed
-                        .filter(callbacks::id.gt(after))
-                        .order(callbacks::id.asc()),
-                    limit + 1,
-                );
-                try_join3(lookup, position, items.load(&mut for_items)).await?
-            }
-            Wanted::Latest { limit } => {
-                let items = literal_limit(unviewed.order(callbacks::id.desc()), limit);
-                try_join3(lookup, position, items.load(&mut for_items)).await?
+        let items = async {
+            match wanted {
+                Wanted::After { after, limit } => {
+                    literal_limit(
+                        unviewed
+                            .filter(callbacks::id.gt(after))
+                            .order(callbacks::id.asc()),
+                        limit + 1,
+                    )
+                    .load::<(SummaryRow, Option<i64>)>(&mut for_items)
+                    .await
+                }
+                Wanted::Latest { limit } => {
+                    literal_limit(unviewed.order(callbacks::id.desc()), limit)
+                        .load(&mut for_items)
+                        .await
+                }
             }
         };
+        // Polled in this order, the three leave in this order, in one round trip.
+        let (credential, position, rows) = try_join3(lookup, position, items).await?;
         let position = Position::from_row(position);
         let head = rows
             .iter()

@@ -72,7 +72,7 @@ fn session_row(((id, created_at, last_seen_at, expires_at), user): SessionFields
     }
 }
 
-pub async fn find(db: &Db, token_hash: &str) -> Result<Option<SessionRow>, StoreError> {
+async fn find(db: &Db, token_hash: &str) -> Result<Option<SessionRow>, StoreError> {
     let row: Option<SessionFields> = with_conn!(db, read, |conn| {
         session_by_hash!(token_hash).first(conn).await.optional()
     })?;
@@ -192,7 +192,6 @@ impl CredentialKind {
 }
 
 /// What a credential's lookup found: the live API token and the session.
-#[derive(Default)]
 pub struct FoundCredential {
     pub token: Option<FoundToken>,
     pub session: Option<SessionRow>,
