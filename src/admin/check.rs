@@ -8,7 +8,7 @@ use super::cursor::Cursor;
 use super::page_limit;
 use super::summary::Summary;
 use crate::auth::handlers::ErrorBody;
-use crate::auth::{AdminReader, ApiError};
+use crate::auth::{AdminReader, ApiError, Deferred};
 use crate::metrics::Metrics;
 use crate::store::{check_page, Db};
 
@@ -45,13 +45,13 @@ pub struct CheckResponse {
     ))]
 pub async fn check(
     admin: AdminReader,
-    query: web::Query<CheckQuery>,
+    query: Deferred<web::Query<CheckQuery>>,
     db: web::Data<Db>,
     metrics: web::Data<Metrics>,
 ) -> Result<web::Json<CheckResponse>, ApiError> {
-    let query = query.into_inner();
     let page = admin
         .read(move |user_id, credential| async move {
+            let query = query.take()?;
             let after = Cursor::decode_optional(query.after.as_deref())?;
             let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
             Ok(check_page::check(&db, user_id, after.map(Cursor::id), limit, credential).await?)

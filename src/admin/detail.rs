@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::parse_id;
 use super::summary::{Outcome, Signature, Summary};
 use crate::auth::handlers::ErrorBody;
-use crate::auth::{api_time, AdminReader, ApiError};
+use crate::auth::{api_time, AdminReader, ApiError, Deferred};
 use crate::store::feed::SummaryRow;
 use crate::store::{views, Db};
 
@@ -64,7 +64,7 @@ pub struct Detail {
 pub async fn detail(
     admin: AdminReader,
     id: web::Path<String>,
-    query: web::Query<DetailQuery>,
+    query: Deferred<web::Query<DetailQuery>>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -74,7 +74,7 @@ pub async fn detail(
             Ok(views::find_with_viewed_at(&db, user_id, id, credential).await?)
         })
         .await?;
-    if query.raw.as_deref() == Some("1") {
+    if query.take()?.raw.as_deref() == Some("1") {
         return Ok(HttpResponse::Ok()
             .content_type("application/octet-stream")
             .insert_header((

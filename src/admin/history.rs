@@ -8,7 +8,7 @@ use super::cursor::Cursor;
 use super::page_limit;
 use super::summary::Summary;
 use crate::auth::handlers::ErrorBody;
-use crate::auth::{AdminReader, ApiError};
+use crate::auth::{AdminReader, ApiError, Deferred};
 use crate::store::feed::{self, HistoryFilter};
 use crate::store::Db;
 
@@ -55,12 +55,12 @@ pub struct HistoryResponse {
     ))]
 pub async fn history(
     admin: AdminReader,
-    query: web::Query<HistoryQuery>,
+    query: Deferred<web::Query<HistoryQuery>>,
     db: web::Data<Db>,
 ) -> Result<web::Json<HistoryResponse>, ApiError> {
-    let query = query.into_inner();
     let page = admin
         .read(move |user_id, credential| async move {
+            let query = query.take()?.into_inner();
             let before = Cursor::decode_optional(query.before.as_deref())?;
             let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
             let filter = HistoryFilter {

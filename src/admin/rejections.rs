@@ -9,7 +9,7 @@ use super::cursor::Cursor;
 use super::page_limit;
 use crate::auth::error::detached;
 use crate::auth::handlers::ErrorBody;
-use crate::auth::{api_time, AdminUser, ApiError};
+use crate::auth::{api_time, AdminUser, ApiError, Deferred};
 use crate::rejections::explain;
 use crate::store::rejections::{self, Rejection};
 use crate::store::Db;
@@ -66,9 +66,10 @@ pub struct RejectionsResponse {
     ))]
 pub async fn rejections(
     _user: AdminUser,
-    query: web::Query<RejectionsQuery>,
+    query: Deferred<web::Query<RejectionsQuery>>,
     db: web::Data<Db>,
 ) -> Result<web::Json<RejectionsResponse>, ApiError> {
+    let query = query.take()?;
     let before = Cursor::decode_optional(query.before.as_deref())?;
     let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let mut rows =

@@ -9,7 +9,7 @@ use super::cursor::Cursor;
 use super::parse_id;
 use crate::auth::error::detached;
 use crate::auth::handlers::ErrorBody;
-use crate::auth::{api_time, AdminUser, ApiError};
+use crate::auth::{api_time, AdminUser, ApiError, Deferred};
 use crate::store::{views, Db};
 
 #[derive(Serialize, ToSchema)]
@@ -66,10 +66,10 @@ pub async fn view(
     ))]
 pub async fn view_all(
     user: AdminUser,
-    body: web::Json<ViewAllRequest>,
+    body: Deferred<web::Json<ViewAllRequest>>,
     db: web::Data<Db>,
 ) -> Result<web::Json<ViewAllResponse>, ApiError> {
-    let up_to = Cursor::decode(&body.up_to)?;
+    let up_to = Cursor::decode(&body.take()?.up_to)?;
     let marked = detached(async move {
         Ok(views::mark_up_to(&db, user.0.id, up_to.id(), Utc::now().naive_utc()).await?)
     })

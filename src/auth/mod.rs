@@ -2,6 +2,7 @@
 //! cross-site check and the login throttle.
 
 pub mod accounts;
+pub mod deferred;
 pub mod error;
 pub mod extractor;
 pub mod handlers;
@@ -15,6 +16,7 @@ use actix_web::middleware::from_fn;
 use actix_web::web;
 use chrono::{NaiveDateTime, SecondsFormat};
 
+pub use deferred::Deferred;
 pub use error::ApiError;
 pub use extractor::{AdminReader, AdminUser, AuthenticatedUser};
 use known_admins::KnownAdmins;

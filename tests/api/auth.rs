@@ -142,6 +142,46 @@ on_both_backends! {
         assert_refused(foreign_login, 403, "cross_site_request", "cross-site login").await;
     }
 
+    async fn malformed_input_is_refused_only_to_a_caller_who_may_send_it(test_db) {
+        // A query string or body that does not parse must not answer 400 before the credential
+        // is judged: without a credential, the answer is 401 whatever the input.
+        let app = TestApp::spawn(&test_db).await;
+        let id = app.post_many("malformed", 1).await[0];
+        let malformed: Vec<(&str, String, Option<Value>)> = vec![
+            ("GET", "/api/admin/llm-callbacks/check?limit=abc".into(), None),
+            ("GET", "/api/admin/llm-callbacks?limit=abc".into(), None),
+            ("GET", format!("/api/admin/llm-callbacks/{id}?raw=1&raw=0"), None),
+            ("GET", "/api/admin/rejections?limit=abc".into(), None),
+            ("POST", "/api/admin/llm-callbacks/view-all".into(), Some(json!({ "up_to": 5 }))),
+        ];
+        app.add_user("viewer", "viewer-password", false).await;
+        let viewer = app.login("viewer", "viewer-password").await;
+        let admin = app.login_admin().await;
+        // Seen authenticating an admin before, so that its lookup travels with the read.
+        let leaving = app.login_admin().await;
+        app.get_json(&leaving, "/api/admin/llm-callbacks/check").await;
+        app.get_json(&leaving, &format!("/api/admin/llm-callbacks/{id}")).await;
+        app.get_json(&leaving, "/api/admin/llm-callbacks").await;
+        json_with_status(app.post_as(&leaving, "/api/auth/logout", json!({})).await, 200).await;
+        let refused = [
+            ("anonymous", Cred::None, 401, "unauthenticated"),
+            ("bad bearer", Cred::Bearer("hbx_nope".into()), 401, "unauthenticated"),
+            ("logged out", leaving, 401, "unauthenticated"),
+            ("non-admin", viewer, 403, "forbidden"),
+        ];
+        for (who, cred, status, code) in &refused {
+            for (method, path, body) in &malformed {
+                let response = call(&app, cred, method, path, body).await;
+                assert_refused(response, *status, code, &format!("{who} {method} {path}")).await;
+            }
+        }
+        for (method, path, body) in &malformed {
+            let answer = json_with_status(call(&app, &admin, method, path, body).await, 400).await;
+            assert_eq!(answer["error"], "invalid_request", "admin {method} {path}: {answer}");
+            assert!(answer["detail"].is_string(), "admin {method} {path}: {answer}");
+        }
+    }
+
     async fn login_sets_a_protective_cookie_and_me_shows_the_user(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let response = app.post_login("admin", ADMIN_PASSWORD).await;
