@@ -23,6 +23,7 @@ use crate::store::migrate::{self, MigrationError};
 use crate::store::vacuum;
 use crate::store::writer::{BatchLimits, CallbackWriter};
 use crate::store::{DatabaseUrl, Db, PoolSettings, StoreError};
+use crate::telemetry::RequestSpan;
 use crate::{admin, auth, dashboard, health, http, ingest, metrics, openapi, retention};
 
 pub struct Settings {
@@ -128,7 +129,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(http::security_headers())
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(|cfg| configure(cfg, &state))
         })
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
