@@ -15,8 +15,19 @@ use crate::store::{views, Db};
 
 #[derive(Deserialize, IntoParams)]
 pub struct DetailQuery {
-    /// `1` for the raw body as an attachment.
-    pub raw: Option<String>,
+    /// `1` for the raw body as an attachment, `0` (the default) for the JSON detail.
+    #[param(inline)]
+    pub raw: Option<BodyForm>,
+}
+
+/// How the detail answers; any other `raw` value is refused rather than read as "no".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum BodyForm {
+    #[serde(rename = "1")]
+    Raw,
+    #[default]
+    #[serde(rename = "0")]
+    Json,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -68,13 +79,16 @@ pub async fn detail(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (row, viewed_at) = admin
+    let (form, (row, viewed_at)) = admin
         .read(move |user_id, credential| async move {
             let id = parse_id(&id)?;
-            Ok(views::find_with_viewed_at(&db, user_id, id, credential).await?)
+            // Before the read: a query that cannot be answered costs the database nothing.
+            let form = query.take()?.raw.unwrap_or_default();
+            let found = views::find_with_viewed_at(&db, user_id, id, credential).await?;
+            Ok(found.map(|row| (form, row)))
         })
         .await?;
-    if query.take()?.raw.as_deref() == Some("1") {
+    if form == BodyForm::Raw {
         return Ok(HttpResponse::Ok()
             .content_type("application/octet-stream")
             .insert_header((

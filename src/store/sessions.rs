@@ -203,6 +203,15 @@ pub struct WithCredential<T> {
     pub credential: Option<FoundCredential>,
 }
 
+impl<T> WithCredential<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> WithCredential<U> {
+        WithCredential {
+            value: f(self.value),
+            credential: self.credential,
+        }
+    }
+}
+
 /// Looks a credential up, the API token first: the session only when no token matched.
 pub async fn lookup(db: &Db, key: &CredentialKey) -> Result<FoundCredential, StoreError> {
     if key.kind.may_be_api_token() {

@@ -299,6 +299,13 @@ on_both_backends! {
         assert_eq!(raw.headers()["content-type"], "application/octet-stream");
         assert!(raw.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
         assert_eq!(raw.bytes().await.unwrap().as_ref(), body.as_bytes());
+        let explicit_json = app.get_json(&admin, &format!("/api/admin/llm-callbacks/{id}?raw=0")).await;
+        assert_eq!(explicit_json["payload"], detail["payload"]);
+        for unknown in ["true", "yes", ""] {
+            let refused = app.get_as(&admin, &format!("/api/admin/llm-callbacks/{id}?raw={unknown}")).await;
+            let answer = json_with_status(refused, 400).await;
+            assert_eq!(answer["error"], "invalid_request", "raw={unknown}: {answer}");
+        }
     }
 
     async fn a_job_lists_its_callbacks_in_sender_order_and_flags_conflicts(test_db) {

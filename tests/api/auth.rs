@@ -151,6 +151,7 @@ on_both_backends! {
             ("GET", "/api/admin/llm-callbacks/check?limit=abc".into(), None),
             ("GET", "/api/admin/llm-callbacks?limit=abc".into(), None),
             ("GET", format!("/api/admin/llm-callbacks/{id}?raw=1&raw=0"), None),
+            ("GET", format!("/api/admin/llm-callbacks/{id}?raw=yes"), None),
             ("GET", "/api/admin/rejections?limit=abc".into(), None),
             ("POST", "/api/admin/llm-callbacks/view-all".into(), Some(json!({ "up_to": 5 }))),
         ];
