@@ -18,6 +18,11 @@ SECRET="profile-secret-$(date +%s%N)"
 WORK=$(mktemp -d /tmp/hookbox-profile.XXXXXX)
 PORT=18085
 DB_NAME=hookbox_prof
+# A server left from an earlier run would answer in place of the one profiled.
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    echo "port $PORT is already in use; stop what listens there first" >&2
+    exit 1
+fi
 
 if [[ $mode == postgres ]]; then
     psql "$PG_ADMIN" -qAtX -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME" >/dev/null
