@@ -306,6 +306,9 @@ on_both_backends! {
             let answer = json_with_status(refused, 400).await;
             assert_eq!(answer["error"], "invalid_request", "raw={unknown}: {answer}");
         }
+        // Refused before the row is looked up: a missing callback with a bad `raw` is a 400, not a 404.
+        let missing = app.get_as(&admin, &format!("/api/admin/llm-callbacks/{}?raw=yes", id + 1_000_000)).await;
+        assert_eq!(json_with_status(missing, 400).await["error"], "invalid_request");
     }
 
     async fn a_job_lists_its_callbacks_in_sender_order_and_flags_conflicts(test_db) {
