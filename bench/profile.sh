@@ -10,6 +10,8 @@
 # Needs release binaries (bench/run.sh builds them) and perf (Debian: linux-perf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 mode=${1:?postgres or sqlite}
 senders=${2:-16}
 dups=${3:-0}
@@ -18,11 +20,7 @@ SECRET="profile-secret-$(date +%s%N)"
 WORK=$(mktemp -d /tmp/hookbox-profile.XXXXXX)
 PORT=18085
 DB_NAME=hookbox_prof
-# A server left from an earlier run would answer in place of the one profiled.
-if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-    echo "port $PORT is already in use; stop what listens there first" >&2
-    exit 1
-fi
+require_free_port "$PORT"
 
 if [[ $mode == postgres ]]; then
     psql "$PG_ADMIN" -qAtX -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME" >/dev/null
@@ -43,7 +41,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/readyz" && break; sleep 0.1; done
+wait_ready "http://127.0.0.1:$PORT/readyz" "$WORK/server.log" "$SERVER"
 
 target/release/hookbox-loadgen --url "http://127.0.0.1:$PORT/api/webhooks/llm-callback" \
     --secret "$SECRET" -c "$senders" --duration-secs 12 --warmup-secs 1 \

@@ -16,6 +16,8 @@
 # target/release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 PG_ADMIN=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
 DURATION=${DURATION:-10}
@@ -78,32 +80,13 @@ cpu_ms() {
     echo $((ticks * 1000 / $(getconf CLK_TCK)))
 }
 
-# Refuses a port something already listens on: a server left from an earlier run would answer
-# the load generator in place of the one just started, and its figures would be reported.
-require_free_port() {
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-        echo "port $1 is already in use (a server left from an earlier run?); stop it first" >&2
-        exit 1
-    fi
-}
-
-wait_ready() {
-    for _ in $(seq 1 200); do
-        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited; log:" >&2; cat "$2" >&2; exit 1; }
-        curl -s -o /dev/null "$1" && return 0
-        sleep 0.1
-    done
-    echo "server not ready at $1" >&2
-    exit 1
-}
-
 start_hookbox() { # database-url log
     require_free_port "$HOOKBOX_PORT"
     RUST_LOG=${RUST_LOG:-info} target/release/hookbox serve --listen "127.0.0.1:$HOOKBOX_PORT" \
         --database-url "$1" --webhook-secret "bench:$SECRET" --data-dir "$WORK/data" \
         >"$2" 2>&1 &
     SERVER_PID=$!
-    wait_ready "http://127.0.0.1:$HOOKBOX_PORT/readyz" "$2"
+    wait_ready "http://127.0.0.1:$HOOKBOX_PORT/readyz" "$2" "$SERVER_PID"
 }
 
 start_node() { # database-url log
