@@ -8,6 +8,7 @@ use diesel::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::future::try_join;
+use std::future::Future;
 
 use super::schema::{api_tokens, sessions, users};
 use super::users::User;
@@ -243,31 +244,34 @@ pub(crate) async fn lookup_pipelined(
         return Ok(None);
     };
     let (mut for_token, mut for_session) = (conn, conn);
-    let token = async {
-        if key.kind.may_be_api_token() {
-            token_by_hash!(&key.token_hash)
-                .first::<TokenFields>(&mut for_token)
-                .await
-                .optional()
-        } else {
-            Ok(None)
-        }
-    };
-    let session = async {
-        if key.kind.may_be_session() {
-            session_by_hash!(&key.token_hash)
-                .first::<SessionFields>(&mut for_session)
-                .await
-                .optional()
-        } else {
-            Ok(None)
-        }
-    };
+    let token = read_if(key.kind.may_be_api_token(), async {
+        token_by_hash!(&key.token_hash)
+            .first::<TokenFields>(&mut for_token)
+            .await
+            .optional()
+    });
+    let session = read_if(key.kind.may_be_session(), async {
+        session_by_hash!(&key.token_hash)
+            .first::<SessionFields>(&mut for_session)
+            .await
+            .optional()
+    });
     let (token, session) = try_join(token, session).await?;
     Ok(Some(FoundCredential {
         token: token.map(found_token),
         session: session.map(session_row),
     }))
+}
+
+/// `read`'s answer when `wanted`, else nothing; `read` is not polled, so it sends nothing.
+async fn read_if<T>(
+    wanted: bool,
+    read: impl Future<Output = QueryResult<Option<T>>>,
+) -> QueryResult<Option<T>> {
+    match wanted {
+        true => read.await,
+        false => Ok(None),
+    }
 }
 
 pub async fn touch_token(db: &Db, id: i64, at: NaiveDateTime) -> Result<(), StoreError> {
