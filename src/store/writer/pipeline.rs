@@ -54,14 +54,20 @@ impl DispatchRule {
         full: bool,
         closing: bool,
     ) -> bool {
-        if held == 0 || in_flight >= self.depth {
+        if held == 0 || !self.has_room(in_flight, newest_in_flight) {
             return false;
         }
         match newest_in_flight {
             None => true,
-            Some(rows) if rows > PIPELINE_UP_TO_ROWS => false,
             Some(rows) => full || closing || held >= rows,
         }
+    }
+
+    /// Whether another batch may join those on their way. While none may, a delivery that
+    /// arrives cannot change what the writer does before a batch finishes, so the writer leaves
+    /// arrivals in the queue, where they wake nothing, and takes them when one finishes.
+    pub(super) fn has_room(&self, in_flight: usize, newest_in_flight: Option<usize>) -> bool {
+        in_flight < self.depth && newest_in_flight.is_none_or(|rows| rows <= PIPELINE_UP_TO_ROWS)
     }
 }
 
@@ -157,7 +163,11 @@ impl<'a> Pipeline<'a> {
                 self.hold(next);
                 continue;
             }
-            let room = self.open && !self.held_full();
+            let listen = self.open
+                && !self.held_full()
+                && self
+                    .rule
+                    .has_room(self.in_flight.len(), self.in_flight.newest_rows());
             tokio::select! {
                 answers = self.in_flight.next_done() => {
                     self.note_finished();
@@ -171,7 +181,7 @@ impl<'a> Pipeline<'a> {
                     }
                     answers.send();
                 }
-                next = receiver.recv(), if room => self.hold(next),
+                next = receiver.recv(), if listen => self.hold(next),
             }
         }
     }
@@ -273,6 +283,16 @@ mod tests {
         assert!(POSTGRES.ready(16, 1, Some(16), false, false));
         assert!(!POSTGRES.ready(17, 1, Some(17), false, false));
         assert!(!POSTGRES.ready(256, 1, Some(64), true, false));
+    }
+
+    #[test]
+    fn arrivals_are_left_queued_while_no_batch_may_join() {
+        assert!(POSTGRES.has_room(0, None));
+        assert!(POSTGRES.has_room(1, Some(16)));
+        assert!(!POSTGRES.has_room(1, Some(17)));
+        assert!(!POSTGRES.has_room(2, Some(1)));
+        assert!(SQLITE.has_room(0, None));
+        assert!(!SQLITE.has_room(1, Some(1)));
     }
 
     #[test]
