@@ -1,5 +1,7 @@
 //! Server-side sessions and API tokens, both found by the SHA-256 of the presented token.
 
+use std::future::Future;
+
 use chrono::NaiveDateTime;
 use diesel::QueryResult;
 use diesel::{
@@ -8,7 +10,6 @@ use diesel::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::future::try_join;
-use std::future::Future;
 
 use super::schema::{api_tokens, sessions, users};
 use super::users::User;
