@@ -94,13 +94,8 @@ start_node() { # database-url log
     DATABASE_URL="$1" WEBHOOK_SECRET="$SECRET" PORT=$NODE_PORT \
         node bench/reference/server.js >"$2" 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 1 100); do
-        [[ $(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$NODE_PORT/api/webhooks/llm-callback") == 401 ]] && return 0
-        sleep 0.1
-    done
-    echo "reference receiver not ready; log:" >&2
-    cat "$2" >&2
-    exit 1
+    # Fastify registers its routes before it listens: any answer means the receiver is ready.
+    wait_ready "http://127.0.0.1:$NODE_PORT/api/webhooks/llm-callback" "$2" "$SERVER_PID"
 }
 
 stop_server() {
