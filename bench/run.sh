@@ -112,6 +112,23 @@ checkpoints() {
     psql "$PG_ADMIN" -qAtX -c "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
 }
 
+# The columns and indexes of `callbacks`, one per line, as a comparable text.
+callbacks_schema() { # database-url
+    psql "$1" -qAtX -c "SELECT column_name || ' ' || data_type || ' ' || is_nullable
+            FROM information_schema.columns WHERE table_name = 'callbacks' ORDER BY column_name" \
+        -c "SELECT indexdef FROM pg_indexes WHERE tablename = 'callbacks' ORDER BY indexname"
+}
+
+# Stops the run if the reference's table differs from Hookbox's: every index is work per
+# stored row, so a reference with fewer would be measured doing less than Hookbox.
+require_same_callbacks_schema() { # hookbox-database-url reference-database-url
+    if ! diff <(callbacks_schema "$1") <(callbacks_schema "$2") >"$WORK/schema.diff"; then
+        echo "the reference's callbacks table differs from Hookbox's (< Hookbox, > reference):" >&2
+        cat "$WORK/schema.diff" >&2
+        exit 1
+    fi
+}
+
 # One point of the table: the generator against the running server.
 #
 # Every point starts right after a CHECKPOINT. Without it a point inherited the WAL of the
@@ -197,6 +214,7 @@ echo "machine: $(nproc) cores; uptime: $(uptime)"
 
 fresh_pg_database pg
 db=$BENCH_DB
+hookbox_pg_db=$db
 start_hookbox "$db" "$WORK/hookbox-pg.log"
 for c in $SENDERS; do measure hookbox-postgres "$HOOKBOX_PORT" "$db" "$c" 0; done
 measure hookbox-postgres "$HOOKBOX_PORT" "$db" 16 "$DUPLICATES"
@@ -216,6 +234,7 @@ if [[ ${SKIP_NODE:-0} != 1 ]]; then
     fresh_pg_database node
     db=$BENCH_DB
     start_node "$db" "$WORK/node.log"
+    require_same_callbacks_schema "$hookbox_pg_db" "$db"
     for c in $SENDERS; do measure node-fastify-pg "$NODE_PORT" "$db" "$c" 0; done
     measure node-fastify-pg "$NODE_PORT" "$db" 16 "$DUPLICATES"
     stop_server
