@@ -27,6 +27,22 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
+/// Threads of the runtime that runs the writer (`--runtime-threads`), for `serve` and for
+/// every other command.
+pub const DEFAULT_RUNTIME_THREADS: u16 = 1;
+
+impl Cli {
+    /// The runtime's worker threads for the command given.
+    pub fn runtime_threads(&self) -> usize {
+        let threads = match &self.command {
+            None => self.serve.runtime_threads,
+            Some(Command::Serve(args)) => args.runtime_threads,
+            Some(_) => DEFAULT_RUNTIME_THREADS,
+        };
+        usize::from(threads)
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server (the default).
@@ -215,6 +231,13 @@ pub struct ServeArgs {
     /// HTTP worker threads [default: the number of CPU cores].
     #[arg(long, env = "HOOKBOX_WORKERS")]
     pub workers: Option<usize>,
+    /// Threads of the runtime beside the HTTP workers, which runs the callback writer, the
+    /// database connections it opens and the background jobs. One keeps the writer and its
+    /// connections on one thread: no wake-up crosses threads between them, and a lone sender is
+    /// answered sooner (docs/performance.md).
+    #[arg(long, env = "HOOKBOX_RUNTIME_THREADS", default_value_t = DEFAULT_RUNTIME_THREADS,
+        value_parser = clap::value_parser!(u16).range(1..))]
+    pub runtime_threads: u16,
     /// Seconds a sender has to deliver the whole body before the request is answered 408.
     #[arg(long, env = "HOOKBOX_BODY_TIMEOUT_SECS", default_value_t = 10)]
     pub body_timeout_secs: u64,
@@ -296,4 +319,29 @@ pub struct SendTestArgs {
     /// Workflow name of the sample.
     #[arg(long, default_value = "summarize-report")]
     pub workflow: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime_threads(args: &[&str]) -> Result<usize, clap::Error> {
+        Cli::try_parse_from(args).map(|cli| cli.runtime_threads())
+    }
+
+    #[test]
+    fn the_runtime_has_one_thread_unless_the_server_is_given_more() {
+        assert_eq!(runtime_threads(&["hookbox"]).unwrap(), 1);
+        assert_eq!(runtime_threads(&["hookbox", "serve"]).unwrap(), 1);
+        assert_eq!(
+            runtime_threads(&["hookbox", "--runtime-threads", "2"]).unwrap(),
+            2
+        );
+        assert_eq!(
+            runtime_threads(&["hookbox", "serve", "--runtime-threads", "3"]).unwrap(),
+            3
+        );
+        assert_eq!(runtime_threads(&["hookbox", "migrate"]).unwrap(), 1);
+        assert!(runtime_threads(&["hookbox", "--runtime-threads", "0"]).is_err());
+    }
 }

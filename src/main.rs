@@ -2,11 +2,23 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = hookbox::config::Cli::parse();
     hookbox::telemetry::init(cli.log_format);
-    match hookbox::cli::run(cli).await {
+    // Multi-threaded even with one worker: diesel-async's SQLite connection may call
+    // `block_in_place`, which a current-thread runtime refuses.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.runtime_threads())
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(hookbox::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
