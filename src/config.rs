@@ -27,19 +27,15 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
-/// Threads of the runtime that runs the writer (`--runtime-threads`), for `serve` and for
-/// every other command.
-pub const DEFAULT_RUNTIME_THREADS: u16 = 1;
-
 impl Cli {
-    /// The runtime's worker threads for the command given.
-    pub fn runtime_threads(&self) -> usize {
+    /// The runtime's worker threads if `serve` was given a number (`--runtime-threads`).
+    pub fn runtime_threads(&self) -> Option<usize> {
         let threads = match &self.command {
             None => self.serve.runtime_threads,
             Some(Command::Serve(args)) => args.runtime_threads,
-            Some(_) => DEFAULT_RUNTIME_THREADS,
+            Some(_) => None,
         };
-        usize::from(threads)
+        threads.map(usize::from)
     }
 }
 
@@ -232,12 +228,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKBOX_WORKERS")]
     pub workers: Option<usize>,
     /// Threads of the runtime beside the HTTP workers, which runs the callback writer, the
-    /// database connections it opens and the background jobs. One keeps the writer and its
-    /// connections on one thread: no wake-up crosses threads between them, and a lone sender is
-    /// answered sooner (docs/performance.md).
-    #[arg(long, env = "HOOKBOX_RUNTIME_THREADS", default_value_t = DEFAULT_RUNTIME_THREADS,
-        value_parser = clap::value_parser!(u16).range(1..))]
-    pub runtime_threads: u16,
+    /// database connections it opens and the background jobs [default: the number of CPU
+    /// cores]. With 1 the writer and its connections wake each other on one thread: a lone
+    /// sender is answered sooner, many concurrent senders a little slower (docs/performance.md).
+    #[arg(long, env = "HOOKBOX_RUNTIME_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub runtime_threads: Option<u16>,
     /// Seconds a sender has to deliver the whole body before the request is answered 408.
     #[arg(long, env = "HOOKBOX_BODY_TIMEOUT_SECS", default_value_t = 10)]
     pub body_timeout_secs: u64,
@@ -325,23 +320,23 @@ pub struct SendTestArgs {
 mod tests {
     use super::*;
 
-    fn runtime_threads(args: &[&str]) -> Result<usize, clap::Error> {
+    fn runtime_threads(args: &[&str]) -> Result<Option<usize>, clap::Error> {
         Cli::try_parse_from(args).map(|cli| cli.runtime_threads())
     }
 
     #[test]
-    fn the_runtime_has_one_thread_unless_the_server_is_given_more() {
-        assert_eq!(runtime_threads(&["hookbox"]).unwrap(), 1);
-        assert_eq!(runtime_threads(&["hookbox", "serve"]).unwrap(), 1);
+    fn the_runtime_has_as_many_threads_as_the_server_is_given() {
+        assert_eq!(runtime_threads(&["hookbox"]).unwrap(), None);
+        assert_eq!(runtime_threads(&["hookbox", "serve"]).unwrap(), None);
         assert_eq!(
-            runtime_threads(&["hookbox", "--runtime-threads", "2"]).unwrap(),
-            2
+            runtime_threads(&["hookbox", "--runtime-threads", "1"]).unwrap(),
+            Some(1)
         );
         assert_eq!(
             runtime_threads(&["hookbox", "serve", "--runtime-threads", "3"]).unwrap(),
-            3
+            Some(3)
         );
-        assert_eq!(runtime_threads(&["hookbox", "migrate"]).unwrap(), 1);
+        assert_eq!(runtime_threads(&["hookbox", "migrate"]).unwrap(), None);
         assert!(runtime_threads(&["hookbox", "--runtime-threads", "0"]).is_err());
     }
 }

@@ -7,10 +7,11 @@ fn main() -> ExitCode {
     hookbox::telemetry::init(cli.log_format);
     // Multi-threaded even with one worker: diesel-async's SQLite connection may call
     // `block_in_place`, which a current-thread runtime refuses.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cli.runtime_threads())
-        .enable_all()
-        .build();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.runtime_threads() {
+        builder.worker_threads(threads);
+    }
+    let runtime = builder.enable_all().build();
     let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {

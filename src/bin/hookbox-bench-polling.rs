@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use hookbox::admin::cursor::Cursor;
 use hookbox::auth::{accounts, password::Password, AuthSettings};
-use hookbox::config::DEFAULT_RUNTIME_THREADS;
 use hookbox::ingest::secrets::SecretSet;
 use hookbox::ingest::source::{Source, Sources};
 use hookbox::startup::{Application, Settings};
@@ -49,16 +48,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// An operation's name and how to build its request path for iteration `i`.
 type Operation = (&'static str, Box<dyn Fn(usize) -> String + Send>);
 
-fn main() -> Result<(), BoxError> {
-    // The server under test runs on a runtime like the one `hookbox serve` builds by default.
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(usize::from(DEFAULT_RUNTIME_THREADS))
-        .enable_all()
-        .build()?
-        .block_on(run())
-}
-
-async fn run() -> Result<(), BoxError> {
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
     let args = Args::parse();
     let url = DatabaseUrl::parse(&args.database_url)?;
     migrate::run_pending(&url).await?;
