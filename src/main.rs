@@ -11,8 +11,7 @@ fn main() -> ExitCode {
     if let Some(threads) = cli.runtime_threads() {
         builder.worker_threads(threads);
     }
-    let runtime = builder.enable_all().build();
-    let runtime = match runtime {
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

@@ -269,9 +269,10 @@ async fn read_if<T>(
     wanted: bool,
     read: impl Future<Output = QueryResult<Option<T>>>,
 ) -> QueryResult<Option<T>> {
-    match wanted {
-        true => read.await,
-        false => Ok(None),
+    if wanted {
+        read.await
+    } else {
+        Ok(None)
     }
 }
 

@@ -163,8 +163,8 @@ impl<'a> Pipeline<'a> {
                 self.hold(next);
                 continue;
             }
+            // A full hold with room would have been dispatched above, so room alone decides.
             let listen = self.open
-                && !self.held_full()
                 && self
                     .rule
                     .has_room(self.in_flight.len(), self.in_flight.newest_rows());
