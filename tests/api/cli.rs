@@ -15,10 +15,11 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(dir: &std::path::Path) -> (ServerProcess, Vec<String>) {
+    fn start(dir: &std::path::Path, args: &[&str]) -> (ServerProcess, Vec<String>) {
         let mut child = Command::new(BIN)
             .current_dir(dir)
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .env_remove("DATABASE_URL")
             .env_remove("HOOKBOX_WEBHOOK_SECRET")
             .env_remove("HOOKBOX_WEBHOOK_SECRET_FILE")
@@ -69,7 +70,7 @@ impl Drop for ServerProcess {
 #[test]
 fn the_first_start_generates_a_secret_once_names_its_file_and_never_prints_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (first, log) = ServerProcess::start(dir.path());
+    let (first, log) = ServerProcess::start(dir.path(), &[]);
     let secret_path = dir.path().join("data/webhook-secret");
     let secret = std::fs::read_to_string(&secret_path).expect("secret file created in ./data");
     let secret = secret.trim();
@@ -87,7 +88,7 @@ fn the_first_start_generates_a_secret_once_names_its_file_and_never_prints_it() 
     );
     drop(first);
 
-    let (_second, log) = ServerProcess::start(dir.path());
+    let (_second, log) = ServerProcess::start(dir.path(), &[]);
     let log = log.join("\n");
     assert!(log.contains("using the generated webhook secret"), "{log}");
     assert!(
@@ -102,7 +103,7 @@ fn the_first_start_generates_a_secret_once_names_its_file_and_never_prints_it() 
 #[test]
 fn send_test_signs_with_the_generated_secret_and_the_server_accepts_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, _) = ServerProcess::start(dir.path());
+    let (server, _) = ServerProcess::start(dir.path(), &[]);
     let url = format!("http://127.0.0.1:{}", server.port);
     for args in [
         vec!["send-test", "--url", &url],
@@ -118,23 +119,38 @@ fn send_test_signs_with_the_generated_secret_and_the_server_accepts_it() {
             "job_cli",
         ],
     ] {
-        let output = Command::new(BIN)
-            .current_dir(dir.path())
-            .args(&args)
-            .env_remove("HOOKBOX_WEBHOOK_SECRET")
-            .env_remove("HOOKBOX_WEBHOOK_SECRET_FILE")
-            .env_remove("HOOKBOX_DATA_DIR")
-            .output()
-            .expect("send-test runs");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{args:?}: {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(stdout.contains("200 OK"), "{stdout}");
-        assert!(stdout.contains("\"duplicate\":false"), "{stdout}");
+        assert_stored_by_send_test(dir.path(), &args);
     }
+}
+
+/// Runs `hookbox send-test` with `args` in `dir` and checks the server stored a new callback.
+fn assert_stored_by_send_test(dir: &std::path::Path, args: &[&str]) {
+    let output = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("HOOKBOX_WEBHOOK_SECRET")
+        .env_remove("HOOKBOX_WEBHOOK_SECRET_FILE")
+        .env_remove("HOOKBOX_DATA_DIR")
+        .output()
+        .expect("send-test runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("200 OK"), "{stdout}");
+    assert!(stdout.contains("\"duplicate\":false"), "{stdout}");
+}
+
+/// `--runtime-threads 1`: the writer's runtime with a single worker still stores callbacks
+/// (on SQLite, whose writes leave the runtime for its blocking threads).
+#[test]
+fn with_one_runtime_thread_the_server_stores_what_send_test_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = ServerProcess::start(dir.path(), &["--runtime-threads", "1"]);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    assert_stored_by_send_test(dir.path(), &["send-test", "--url", &url]);
 }
 
 #[test]
