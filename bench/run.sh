@@ -33,10 +33,12 @@ NODE_PORT=18090
 WORK=$(mktemp -d /tmp/hookbox-bench.XXXXXX)
 RESULTS="$WORK/results"
 DATABASES=()
-SERVER_PID=""
+SERVERS=()   # every server started; the cleanup stops those still running
+SERVER_PID="" # the one started last
 
 cleanup() {
-    stop_server
+    local pid
+    for pid in "${SERVERS[@]}"; do stop_server "$pid"; done
     for db in "${DATABASES[@]}"; do
         psql "$PG_ADMIN" -qAtX -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     done
@@ -86,6 +88,7 @@ start_hookbox() { # database-url log
         --database-url "$1" --webhook-secret "bench:$SECRET" --data-dir "$WORK/data" \
         >"$2" 2>&1 &
     SERVER_PID=$!
+    SERVERS+=("$SERVER_PID")
     wait_ready "http://127.0.0.1:$HOOKBOX_PORT/readyz" "$2" "$SERVER_PID"
 }
 
@@ -94,17 +97,17 @@ start_node() { # database-url log
     DATABASE_URL="$1" WEBHOOK_SECRET="$SECRET" PORT=$NODE_PORT \
         node bench/reference/server.js >"$2" 2>&1 &
     SERVER_PID=$!
+    SERVERS+=("$SERVER_PID")
     # Fastify registers its routes before it listens: any answer means the receiver is ready.
     wait_ready "http://127.0.0.1:$NODE_PORT/api/webhooks/llm-callback" "$2" "$SERVER_PID"
 }
 
-stop_server() {
-    [[ -n $SERVER_PID ]] || return 0
+stop_server() { # pid
     local child
-    for child in $(pgrep -P "$SERVER_PID" || true); do kill -TERM "$child" 2>/dev/null || true; done
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
+    kill -0 "$1" 2>/dev/null || return 0
+    for child in $(pgrep -P "$1" || true); do kill -TERM "$child" 2>/dev/null || true; done
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
 }
 
 # Checkpoints Postgres has started so far (timed and requested), server-wide.
@@ -135,11 +138,11 @@ require_same_callbacks_schema() { # hookbox-database-url reference-database-url
 # points before it, so whichever receiver had stored more rows earlier in the run met the
 # checkpoint (and its data-file flush) in a later point. A checkpoint caused by the point's own
 # WAL still lands in it; the `ckpt` column counts those (Postgres points only).
-measure() { # name port database-url senders duplicate-ratio
-    local name=$1 port=$2 db=$3 senders=$4 dups=$5 before after line ckpt_before ckpt="-"
+measure() { # name port database-url senders duplicate-ratio server-pid
+    local name=$1 port=$2 db=$3 senders=$4 dups=$5 pid=$6 before after line ckpt_before ckpt="-"
     psql "$PG_ADMIN" -qAtX -c "CHECKPOINT" >/dev/null
     ckpt_before=$(checkpoints)
-    before=$(cpu_ms "$SERVER_PID")
+    before=$(cpu_ms "$pid")
     local load_before
     load_before=$(load1)
     line=$(target/release/hookbox-loadgen --url "http://127.0.0.1:$port/api/webhooks/llm-callback" \
@@ -150,10 +153,10 @@ measure() { # name port database-url senders duplicate-ratio
         cat "$WORK/loadgen.log" >&2
         exit 1
     }
-    after=$(cpu_ms "$SERVER_PID")
+    after=$(cpu_ms "$pid")
     [[ $db == postgres* ]] && ckpt=$(($(checkpoints) - ckpt_before))
     # shellcheck disable=SC2046
-    echo "$line dups=$dups server_cpu_ms=$((after - before)) rss_mib=\"$(rss_mib "$SERVER_PID")\" load=$load_before/$(load1) ckpt=$ckpt" \
+    echo "$line dups=$dups server_cpu_ms=$((after - before)) rss_mib=\"$(rss_mib "$pid")\" load=$load_before/$(load1) ckpt=$ckpt" \
         | tee -a "$RESULTS" >&2
 }
 
@@ -172,7 +175,9 @@ print_table() {
             "${f[label]}" "${f[senders]}" "${f[dups]}" "${f[rps]}" "${f[p50_ms]}" "${f[p90_ms]}" \
             "${f[p99_ms]}" "${f[max_ms]}" "${f[not_ok]}" "${f[check]}" "$cpu_per" \
             "${rss// //} MiB" "${f[load]}" "${f[ckpt]}"
-    done <"$RESULTS"
+    done < <(for receiver in hookbox-postgres hookbox-sqlite node-fastify-pg; do
+        grep "label=$receiver " "$RESULTS" || true
+    done)
     echo "(cpu_us/req: the receiver's own CPU time (all its processes; not the database's) over the"
     echo " whole point including warm-up, divided by measured requests; an upper bound."
     echo " ckpt: Postgres checkpoints that started during the point; each point starts after one.)"
@@ -195,7 +200,7 @@ soak() {
     done
     wait "$gen" || echo "load generator reported a failure" >&2
     cat "$WORK/soak-loadgen.log"
-    stop_server
+    stop_server "$SERVER_PID"
     grep 'callback writer' "$log" || true
 }
 
@@ -212,33 +217,55 @@ fi
 : >"$RESULTS"
 echo "machine: $(nproc) cores; uptime: $(uptime)"
 
+# On Postgres, Hookbox and the reference run side by side, each idle while the other is
+# measured, and every point of one is followed at once by the same point of the other (which of
+# the two goes first alternates). These VMs change speed from one minute to the next (Hookbox at
+# 16 senders measured 13,000 to 19,700 req/s within an hour, same binary and script), so a ratio
+# of two points seconds apart is less at the mercy of that drift than one of points minutes apart.
+if [[ ${SKIP_NODE:-0} != 1 ]]; then
+    echo "installing the reference receiver (npm ci)…"
+    (cd bench/reference && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 fresh_pg_database pg
-db=$BENCH_DB
-hookbox_pg_db=$db
-start_hookbox "$db" "$WORK/hookbox-pg.log"
-for c in $SENDERS; do measure hookbox-postgres "$HOOKBOX_PORT" "$db" "$c" 0; done
-measure hookbox-postgres "$HOOKBOX_PORT" "$db" 16 "$DUPLICATES"
-stop_server
+hookbox_db=$BENCH_DB
+start_hookbox "$hookbox_db" "$WORK/hookbox-pg.log"
+hookbox_pid=$SERVER_PID
+node_pid=""
+if [[ ${SKIP_NODE:-0} != 1 ]]; then
+    fresh_pg_database node
+    node_db=$BENCH_DB
+    start_node "$node_db" "$WORK/node.log"
+    node_pid=$SERVER_PID
+    require_same_callbacks_schema "$hookbox_db" "$node_db"
+fi
+points=0
+postgres_point() { # senders duplicate-ratio
+    local hookbox=(hookbox-postgres "$HOOKBOX_PORT" "$hookbox_db" "$1" "$2" "$hookbox_pid")
+    if [[ -z $node_pid ]]; then
+        measure "${hookbox[@]}"
+        return
+    fi
+    local node=(node-fastify-pg "$NODE_PORT" "$node_db" "$1" "$2" "$node_pid")
+    if ((points++ % 2 == 0)); then
+        measure "${hookbox[@]}"
+        measure "${node[@]}"
+    else
+        measure "${node[@]}"
+        measure "${hookbox[@]}"
+    fi
+}
+for c in $SENDERS; do postgres_point "$c" 0; done
+postgres_point 16 "$DUPLICATES"
+stop_server "$hookbox_pid"
+[[ -z $node_pid ]] || stop_server "$node_pid"
 grep 'callback writer' "$WORK/hookbox-pg.log" >&2 || true
 
 sqlite="sqlite://$WORK/bench.db"
 start_hookbox "$sqlite" "$WORK/hookbox-sqlite.log"
-for c in $SENDERS; do measure hookbox-sqlite "$HOOKBOX_PORT" "$sqlite" "$c" 0; done
-measure hookbox-sqlite "$HOOKBOX_PORT" "$sqlite" 16 "$DUPLICATES"
-stop_server
+for c in $SENDERS; do measure hookbox-sqlite "$HOOKBOX_PORT" "$sqlite" "$c" 0 "$SERVER_PID"; done
+measure hookbox-sqlite "$HOOKBOX_PORT" "$sqlite" 16 "$DUPLICATES" "$SERVER_PID"
+stop_server "$SERVER_PID"
 grep 'callback writer' "$WORK/hookbox-sqlite.log" >&2 || true
-
-if [[ ${SKIP_NODE:-0} != 1 ]]; then
-    echo "installing the reference receiver (npm ci)…"
-    (cd bench/reference && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-    fresh_pg_database node
-    db=$BENCH_DB
-    start_node "$db" "$WORK/node.log"
-    require_same_callbacks_schema "$hookbox_pg_db" "$db"
-    for c in $SENDERS; do measure node-fastify-pg "$NODE_PORT" "$db" "$c" 0; done
-    measure node-fastify-pg "$NODE_PORT" "$db" 16 "$DUPLICATES"
-    stop_server
-fi
 
 print_table
 echo "uptime after: $(uptime)"
