@@ -220,7 +220,7 @@ echo "machine: $(nproc) cores; uptime: $(uptime)"
 # On Postgres, Hookbox and the reference run side by side, each idle while the other is
 # measured, and every point of one is followed at once by the same point of the other (which of
 # the two goes first alternates). These VMs change speed from one minute to the next (Hookbox at
-# 16 senders measured 13,000 to 19,700 req/s within an hour, same binary and script), so a ratio
+# 16 senders measured 13,000 to 20,100 req/s within an hour, same binary and script), so a ratio
 # of two points seconds apart is less at the mercy of that drift than one of points minutes apart.
 if [[ ${SKIP_NODE:-0} != 1 ]]; then
     echo "installing the reference receiver (npm ci)…"
