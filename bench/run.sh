@@ -222,16 +222,14 @@ echo "machine: $(nproc) cores; uptime: $(uptime)"
 # the two goes first alternates). These VMs change speed from one minute to the next (Hookbox at
 # 16 senders measured 13,000 to 20,100 req/s within an hour, same binary and script), so a ratio
 # of two points seconds apart is less at the mercy of that drift than one of points minutes apart.
-if [[ ${SKIP_NODE:-0} != 1 ]]; then
-    echo "installing the reference receiver (npm ci)…"
-    (cd bench/reference && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
 fresh_pg_database pg
 hookbox_db=$BENCH_DB
 start_hookbox "$hookbox_db" "$WORK/hookbox-pg.log"
 hookbox_pid=$SERVER_PID
 node_pid=""
 if [[ ${SKIP_NODE:-0} != 1 ]]; then
+    echo "installing the reference receiver (npm ci)…"
+    (cd bench/reference && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     fresh_pg_database node
     node_db=$BENCH_DB
     start_node "$node_db" "$WORK/node.log"
