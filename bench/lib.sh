@@ -21,3 +21,26 @@ wait_ready() { # url log pid
     cat "$2" >&2
     exit 1
 }
+
+# The columns and indexes of `callbacks`, one per line, as a comparable text.
+callbacks_schema() { # database-url
+    psql "$1" -qAtX -c "SELECT column_name || ' ' || data_type || ' ' || is_nullable
+            FROM information_schema.columns WHERE table_name = 'callbacks' ORDER BY column_name" \
+        -c "SELECT indexdef FROM pg_indexes WHERE tablename = 'callbacks' ORDER BY indexname"
+}
+
+# Stops the script if the reference's table differs from Hookbox's: every index is work per
+# stored row, so a reference with fewer would be measured doing less than Hookbox.
+require_same_callbacks_schema() { # hookbox-database-url reference-database-url
+    local ours theirs
+    ours=$(callbacks_schema "$1") && theirs=$(callbacks_schema "$2") || {
+        echo "cannot read the callbacks tables to compare them" >&2
+        exit 1
+    }
+    [[ -n $ours ]] || { echo "Hookbox's database has no callbacks table" >&2; exit 1; }
+    if [[ $ours != "$theirs" ]]; then
+        echo "the reference's callbacks table differs from Hookbox's (< Hookbox, > reference):" >&2
+        diff <(echo "$ours") <(echo "$theirs") >&2 || true
+        exit 1
+    fi
+}

@@ -8,8 +8,8 @@
 #                                sampled every 5 s
 #
 # Environment: BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432/postgres, an account that
-# may create databases), DURATION (10 measured seconds per point), WARMUP (2), SENDERS
-# ("1 16 64"), DUPLICATES (0.9: share of redeliveries in the extra duplicate points),
+# may create databases and run CHECKPOINT), DURATION (10 measured seconds per point), WARMUP
+# (2), SENDERS ("1 16 64"), DUPLICATES (0.9: share of redeliveries in the extra duplicate points),
 # CALLBACKS (pre-signed callbacks per point, 40,000 per second of warm-up and measurement: a
 # point that uses them all up stops early and measures fewer seconds),
 # SKIP_NODE=1 to leave the reference out, BENCH_NO_BUILD=1 to use the binaries already in
@@ -113,23 +113,6 @@ stop_server() { # pid
 # Checkpoints Postgres has started so far (timed and requested), server-wide.
 checkpoints() {
     psql "$PG_ADMIN" -qAtX -c "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
-}
-
-# The columns and indexes of `callbacks`, one per line, as a comparable text.
-callbacks_schema() { # database-url
-    psql "$1" -qAtX -c "SELECT column_name || ' ' || data_type || ' ' || is_nullable
-            FROM information_schema.columns WHERE table_name = 'callbacks' ORDER BY column_name" \
-        -c "SELECT indexdef FROM pg_indexes WHERE tablename = 'callbacks' ORDER BY indexname"
-}
-
-# Stops the run if the reference's table differs from Hookbox's: every index is work per
-# stored row, so a reference with fewer would be measured doing less than Hookbox.
-require_same_callbacks_schema() { # hookbox-database-url reference-database-url
-    if ! diff <(callbacks_schema "$1") <(callbacks_schema "$2") >"$WORK/schema.diff"; then
-        echo "the reference's callbacks table differs from Hookbox's (< Hookbox, > reference):" >&2
-        cat "$WORK/schema.diff" >&2
-        exit 1
-    fi
 }
 
 # One point of the table: the generator against the running server.
