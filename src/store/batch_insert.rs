@@ -14,6 +14,7 @@ use diesel_async::AsyncPgConnection;
 
 use super::callbacks::NewCallback;
 use super::pg_bulk_insert::{FailOnStored, OnStoredKey, PgBulkInsert, SkipStored};
+use super::pg_writer_connection::SharedPgConnection;
 use super::schema::callbacks::dsl;
 use super::writer::BatchLimits;
 use super::{Db, StoreError};
@@ -40,6 +41,7 @@ pub struct Written {
 /// blocking thread needs its own copy.
 pub async fn insert_unique(
     db: &Db,
+    pg_connection: &SharedPgConnection,
     rows: &[&NewCallback],
     limits: &BatchLimits,
     forecast: &KeyForecast,
@@ -47,40 +49,13 @@ pub async fn insert_unique(
     let delay = commit_delay(limits);
     match db {
         Db::Postgres(pool) => {
-            use diesel_async::RunQueryDsl;
-            let mut conn = pool.get().await?;
-            let conn = &mut *conn;
-            let lock = limits.order_lock;
-            // One statement, one round trip, its own transaction (see pg_bulk_insert.rs).
-            let mut rewritten = false;
-            let inserted = if forecast.expects_new_keys() {
-                match insert_pg::<FailOnStored>(conn, lock, delay, rows).await {
-                    Err(error) if is_a_stored_key(&error) => {
-                        // Its transaction wrote nothing: write the batch again, skipping the
-                        // stored keys.
-                        forecast.met_stored_key();
-                        rewritten = true;
-                        insert_pg::<SkipStored>(conn, lock, delay, rows).await?
-                    }
-                    written => written?,
-                }
-            } else {
-                insert_pg::<SkipStored>(conn, lock, delay, rows).await?
-            };
-            let (inserted, missing) = split_inserted(rows.iter().copied(), inserted);
-            // A key that conflicted belongs to a committed row: ON CONFLICT waits for a
-            // concurrent inserter to finish, so this later snapshot sees its row.
-            let existing = if missing.is_empty() {
-                Vec::new()
-            } else {
-                forecast.met_stored_key();
-                existing_rows_pg(&missing).load(conn).await?
-            };
-            let existing = existing.into_iter().map(ExistingRow::into_tuple).collect();
-            Ok(Written {
-                rewritten,
-                ..combine(inserted, existing)
-            })
+            let connection = pg_connection.get(pool).await?;
+            let written =
+                insert_unique_pg(&connection, rows, limits.order_lock, delay, forecast).await;
+            if written.is_err() {
+                pg_connection.give_up(&connection);
+            }
+            written
         }
         Db::Sqlite { write, .. } => {
             let rows: Vec<NewCallback> = rows.iter().map(|&row| row.clone()).collect();
@@ -101,8 +76,50 @@ pub async fn insert_unique(
     }
 }
 
+/// Postgres: one statement, one round trip, its own transaction (see pg_bulk_insert.rs), on
+/// the writer's shared connection, where it may be pipelined behind another batch.
+async fn insert_unique_pg(
+    connection: &AsyncPgConnection,
+    rows: &[&NewCallback],
+    lock: bool,
+    delay: Option<Duration>,
+    forecast: &KeyForecast,
+) -> Result<Written, StoreError> {
+    use diesel_async::RunQueryDsl;
+    let mut conn = connection;
+    let conn = &mut conn;
+    let mut rewritten = false;
+    let inserted = if forecast.expects_new_keys() {
+        match insert_pg::<FailOnStored>(conn, lock, delay, rows).await {
+            Err(error) if is_a_stored_key(&error) => {
+                // Its transaction wrote nothing: write the batch again, skipping the stored keys.
+                forecast.met_stored_key();
+                rewritten = true;
+                insert_pg::<SkipStored>(conn, lock, delay, rows).await?
+            }
+            written => written?,
+        }
+    } else {
+        insert_pg::<SkipStored>(conn, lock, delay, rows).await?
+    };
+    let (inserted, missing) = split_inserted(rows.iter().copied(), inserted);
+    // A key that conflicted belongs to a committed row: ON CONFLICT waits for a concurrent
+    // inserter to finish, so this later snapshot sees its row.
+    let existing = if missing.is_empty() {
+        Vec::new()
+    } else {
+        forecast.met_stored_key();
+        existing_rows_pg(&missing).load(conn).await?
+    };
+    let existing = existing.into_iter().map(ExistingRow::into_tuple).collect();
+    Ok(Written {
+        rewritten,
+        ..combine(inserted, existing)
+    })
+}
+
 async fn insert_pg<C: OnStoredKey>(
-    conn: &mut AsyncPgConnection,
+    conn: &mut &AsyncPgConnection,
     take_lock: bool,
     pause: Option<Duration>,
     rows: &[&NewCallback],

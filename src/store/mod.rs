@@ -12,6 +12,7 @@ pub mod history_page;
 mod literal_limit;
 pub mod migrate;
 mod pg_bulk_insert;
+mod pg_writer_connection;
 mod recent;
 pub mod rejections;
 pub mod retention;

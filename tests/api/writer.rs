@@ -125,21 +125,25 @@ impl OrderLockHolder {
         OrderLockHolder(conn)
     }
 
-    /// Waits until `count` writer transactions are blocked on the lock.
-    async fn wait_for_writers(&mut self, count: i64) {
+    /// Transactions blocked on the lock right now.
+    async fn writers_waiting(&mut self) -> i64 {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)",
+        ))
+        .get_result(&mut self.0)
+        .await
+        .expect("pg_locks reads")
+    }
+
+    /// Waits until a writer transaction is blocked on the lock.
+    async fn wait_for_a_writer(&mut self) {
         for _ in 0..500 {
-            let waiting: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)",
-            ))
-            .get_result(&mut self.0)
-            .await
-            .expect("pg_locks reads");
-            if waiting >= count {
+            if self.writers_waiting().await >= 1 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("fewer than {count} writer transactions waited for the order lock");
+        panic!("no writer transaction waited for the order lock");
     }
 
     async fn release(mut self) {
@@ -157,23 +161,45 @@ fn store_in_background(writer: &CallbackWriter, callback: NewCallback) -> Answer
     tokio::spawn(async move { writer.store(callback).await })
 }
 
-/// Makes `deliveries` one batch of `writer`: two batches on their way (the writer's most) wait
-/// for the order lock, so the deliveries are held by the writer until the first of those is
-/// done, and then sent together. Returns their answers, in order.
+/// Sends one blocker delivery after another until `writer` has two batches on its way (its
+/// most): the first waits for the order lock `lock` holds, the second behind it on the writer's
+/// connection. Until `lock` is released, the writer takes nothing more from its queue.
+async fn block_writer(lock: &mut OrderLockHolder, writer: &CallbackWriter) -> Vec<Answer> {
+    let mut blockers = Vec::new();
+    for on_their_way in 1..=2 {
+        blockers.push(store_in_background(
+            writer,
+            delivery(&format!("blocker {on_their_way}"), "{}"),
+        ));
+        for _ in 0..500 {
+            if writer.batches_on_their_way() >= on_their_way {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(writer.batches_on_their_way(), on_their_way);
+    }
+    lock.wait_for_a_writer().await;
+    // Give a second backend, had the writer opened one, the time to reach the lock too.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        lock.writers_waiting().await,
+        1,
+        "the second batch waits behind the first on the writer's one connection"
+    );
+    blockers
+}
+
+/// Makes `deliveries` one batch of `writer`: while two batches are on their way (the writer's
+/// most), blocked by the order lock, the deliveries are held by the writer until the first of
+/// those is done, and then sent together. Returns their answers, in order.
 async fn store_as_one_batch(
     test_db: &TestDb,
     writer: &CallbackWriter,
     deliveries: Vec<NewCallback>,
 ) -> Vec<Result<StoreOutcome, StoreError>> {
     let mut lock = OrderLockHolder::take(test_db).await;
-    let mut blockers = Vec::new();
-    for waiting in 1..=2 {
-        blockers.push(store_in_background(
-            writer,
-            delivery(&format!("blocker {waiting}"), "{}"),
-        ));
-        lock.wait_for_writers(waiting).await;
-    }
+    let blockers = block_writer(&mut lock, writer).await;
     let count = deliveries.len();
     let queued: Vec<Answer> = deliveries
         .into_iter()
@@ -292,14 +318,7 @@ async fn with_two_batches_waiting_the_writer_takes_no_more_and_the_full_queue_re
     };
     let (db, writer) = start_writer_with(&test_db, limits).await;
     let mut lock = OrderLockHolder::take(&test_db).await;
-    let mut accepted = Vec::new();
-    for waiting in 1..=2 {
-        accepted.push(store_in_background(
-            &writer,
-            delivery(&format!("blocker {waiting}"), "{}"),
-        ));
-        lock.wait_for_writers(waiting).await;
-    }
+    let mut accepted = block_writer(&mut lock, &writer).await;
     // The queue's capacity, and no more: no third batch may join the two on their way, so the
     // writer leaves arrivals in the queue.
     for n in 0..2 {
@@ -328,4 +347,30 @@ async fn with_two_batches_waiting_the_writer_takes_no_more_and_the_full_queue_re
         assert!(!answer.await.unwrap().unwrap().duplicate);
     }
     assert_eq!(callbacks::count(&db).await.unwrap(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_writers_connection_is_cut_while_idle_the_next_delivery_is_stored_on_a_new_one() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let (db, writer) = start_writer(&test_db).await;
+    let first = writer.store(delivery("before", "{}")).await.unwrap();
+    // Ends every other backend of the database: the writer's connection and the pool's.
+    let mut admin = test_db.postgres_connection().await;
+    admin
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .expect("terminates the backends");
+    // The connection's task notices the closed socket; the writer must not lose a batch on it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = writer
+        .store(delivery("after", "{}"))
+        .await
+        .expect("stored on a new connection, not refused");
+    assert!(!after.duplicate && after.id > first.id, "{after:?}");
+    assert_eq!(callbacks::count(&db).await.unwrap(), 2);
 }

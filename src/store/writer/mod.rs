@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::batch_insert::{insert_unique, KeyForecast};
 use super::batch_plan::BatchPlan;
 use super::callbacks::NewCallback;
+use super::pg_writer_connection::SharedPgConnection;
 use super::recent::{Fingerprint, RecentlyStored};
 use super::{Db, StoreError};
 use pipeline::Pipeline;
@@ -93,6 +94,8 @@ struct WriterStats {
     answered_from_memory: AtomicU64,
     /// Deliveries the writer has taken from the queue but not yet sent.
     held: AtomicUsize,
+    /// Batches sent and not yet answered.
+    on_their_way: AtomicUsize,
 }
 
 /// A copy of the writer's totals since it started.
@@ -132,6 +135,10 @@ impl WriterStats {
         );
     }
 
+    fn set_on_their_way(&self, batches: usize) {
+        self.on_their_way.store(batches, Ordering::Relaxed);
+    }
+
     fn set_held(&self, held: usize) {
         self.held.store(held, Ordering::Relaxed);
     }
@@ -166,6 +173,7 @@ impl CallbackWriter {
         };
         let batches = Batches {
             db,
+            pg_connection: SharedPgConnection::default(),
             limits,
             stats,
             forecast: KeyForecast::default(),
@@ -177,6 +185,12 @@ impl CallbackWriter {
     /// Deliveries waiting for the writer right now: queued, or taken by it and not yet sent.
     pub fn queued(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity() + self.stats.held.load(Ordering::Relaxed)
+    }
+
+    /// Batches sent to the database and not yet answered (at most two on Postgres, one on
+    /// SQLite; see pipeline.rs).
+    pub fn batches_on_their_way(&self) -> usize {
+        self.stats.on_their_way.load(Ordering::Relaxed)
     }
 
     /// The writer's totals so far (batches, rows, time spent writing).
@@ -214,6 +228,8 @@ impl CallbackWriter {
 /// What every batch is written with.
 struct Batches {
     db: Db,
+    /// Postgres: the connection every batch is written on (pg_writer_connection.rs).
+    pg_connection: SharedPgConnection,
     limits: BatchLimits,
     stats: Arc<WriterStats>,
     forecast: KeyForecast,
@@ -294,7 +310,15 @@ async fn store_batch(
 ) -> Vec<Result<StoreOutcome, StoreError>> {
     let plan = BatchPlan::new(callbacks);
     let unique: Vec<&NewCallback> = plan.leaders.iter().map(|&i| &callbacks[i]).collect();
-    match insert_unique(&batches.db, &unique, &batches.limits, &batches.forecast).await {
+    let written = insert_unique(
+        &batches.db,
+        &batches.pg_connection,
+        &unique,
+        &batches.limits,
+        &batches.forecast,
+    )
+    .await;
+    match written {
         Ok(written) => {
             if written.rewritten {
                 batches.stats.rewritten.fetch_add(1, Ordering::Relaxed);

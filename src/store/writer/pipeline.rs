@@ -1,9 +1,10 @@
 //! The writer's loop: which deliveries go to the database together, and when.
 //!
-//! On Postgres two batches may be on their way at once. The second waits inside the database
-//! for the order lock, which the first holds until its commit is flushed, so the database
-//! starts it the moment that commit is done instead of waiting for a round trip through
-//! Hookbox; ids still become visible in the order they were drawn. The second batch is sent
+//! On Postgres two batches may be on their way at once, pipelined on the writer's one
+//! connection (pg_writer_connection.rs): the second waits there behind the first, which holds
+//! the order lock until its commit is flushed, so the database starts it the moment that commit
+//! is done instead of waiting for a round trip through Hookbox; ids still become visible in the
+//! order they were drawn. The second batch is sent
 //! once the writer holds as many deliveries as the first carries (or a full batch): sent
 //! earlier, it would split the senders that arrive during one commit into several small
 //! batches, each paying for a commit of its own. A lone delivery is sent at once.
@@ -234,10 +235,12 @@ impl<'a> Pipeline<'a> {
         let rows = batch.len();
         let write = write_batch(self.batches, batch).boxed();
         self.in_flight.start(rows, write).await;
+        self.batches.stats.set_on_their_way(self.in_flight.len());
         true
     }
 
     fn note_finished(&mut self) {
+        self.batches.stats.set_on_their_way(self.in_flight.len());
         if self.in_flight.len() == 0 {
             if let Some(since) = self.busy_since.take() {
                 self.batches.stats.add_busy(since.elapsed());
