@@ -22,6 +22,14 @@ wait_ready() { # url log pid
     exit 1
 }
 
+# Drops the named databases, ignoring those already gone (for the scripts' cleanups).
+drop_pg_databases() { # name…
+    local db
+    for db in "$@"; do
+        psql "$PG_ADMIN" -qAtX -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+}
+
 # The columns and indexes of `callbacks`, one per line, as a comparable text.
 callbacks_schema() { # database-url
     psql "$1" -qAtX -c "SELECT column_name || ' ' || data_type || ' ' || is_nullable

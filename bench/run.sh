@@ -39,9 +39,7 @@ SERVER_PID="" # the one started last
 cleanup() {
     local pid
     for pid in "${SERVERS[@]}"; do stop_server "$pid"; done
-    for db in "${DATABASES[@]}"; do
-        psql "$PG_ADMIN" -qAtX -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    done
+    drop_pg_databases "${DATABASES[@]}"
     rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -20,10 +20,7 @@ WORK=$(mktemp -d /tmp/hookbox-bench-smoke.XXXXXX)
 GUARD_DATABASES=(hookbox_smoke_ours_$$ hookbox_smoke_theirs_$$ hookbox_smoke_empty_$$)
 
 cleanup() {
-    local db
-    for db in "${GUARD_DATABASES[@]}"; do
-        psql "$PG_ADMIN" -qAtX -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    done
+    drop_pg_databases "${GUARD_DATABASES[@]}"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -40,12 +37,8 @@ bench_databases() {
 }
 
 require_ports_free() {
-    local port
-    for port in 18080 18090; do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            fail "something still listens on 127.0.0.1:$port after bench/run.sh"
-        fi
-    done
+    require_free_port 18080
+    require_free_port 18090
 }
 
 # --- bench/run.sh, the full comparison with one-second points ---------------------------------
