@@ -110,6 +110,11 @@ on_both_backends! {
     }
 }
 
+/// The writer transactions of this test's database blocked on the order lock (pg_locks shows
+/// every database's, and the tests run side by side).
+const WAITING_WRITERS: &str = "FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
 /// Holds the writer's order lock from another connection so that deliveries queue up, then
 /// releases it: the queued deliveries are written as one batch.
 struct OrderLockHolder(AsyncPgConnection);
@@ -125,11 +130,11 @@ impl OrderLockHolder {
         OrderLockHolder(conn)
     }
 
-    /// Transactions blocked on the lock right now.
+    /// Writer transactions blocked on the lock right now.
     async fn writers_waiting(&mut self) -> i64 {
-        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-            "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)",
-        ))
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+            "(SELECT count(*) {WAITING_WRITERS})"
+        )))
         .get_result(&mut self.0)
         .await
         .expect("pg_locks reads")
@@ -146,12 +151,33 @@ impl OrderLockHolder {
         panic!("no writer transaction waited for the order lock");
     }
 
+    /// Ends the backend of the writer transaction waiting for the lock, and waits until it
+    /// has exited.
+    async fn terminate_the_waiting_writer(&mut self) {
+        let terminated: Vec<bool> = diesel::sql_query(format!(
+            "SELECT pg_terminate_backend(pid, 5000) AS terminated {WAITING_WRITERS}"
+        ))
+        .load::<Terminated>(&mut self.0)
+        .await
+        .expect("terminates the backend")
+        .into_iter()
+        .map(|row| row.terminated)
+        .collect();
+        assert_eq!(terminated, [true], "one writer backend waited, and exited");
+    }
+
     async fn release(mut self) {
         self.0
             .batch_execute("COMMIT")
             .await
             .expect("releases the lock");
     }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Terminated {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    terminated: bool,
 }
 
 type Answer = tokio::task::JoinHandle<Result<StoreOutcome, StoreError>>;
@@ -373,4 +399,45 @@ async fn when_the_writers_connection_is_cut_while_idle_the_next_delivery_is_stor
         .expect("stored on a new connection, not refused");
     assert!(!after.duplicate && after.id > first.id, "{after:?}");
     assert_eq!(callbacks::count(&db).await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_writers_connection_is_cut_under_two_batches_the_next_batch_is_stored_on_a_new_one(
+) {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let (db, writer) = start_writer(&test_db).await;
+    let mut lock = OrderLockHolder::take(&test_db).await;
+    let blockers = block_writer(&mut lock, &writer).await;
+    let next: Vec<Answer> = ["next 1", "next 2"]
+        .into_iter()
+        .map(|key| store_in_background(&writer, delivery(key, "{}")))
+        .collect();
+    while writer.queued() < next.len() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Both batches on their way fail. The first to be answered lets the held deliveries go
+    // while the other still holds the dead connection: they must not be sent on it.
+    lock.terminate_the_waiting_writer().await;
+    lock.release().await;
+    for blocker in blockers {
+        let answer = blocker.await.unwrap();
+        assert!(
+            answer.is_err(),
+            "a batch cut before its commit is never a success: {answer:?}"
+        );
+    }
+    for answer in next {
+        let stored = answer
+            .await
+            .unwrap()
+            .expect("stored on a new connection, not failed on the cut one");
+        assert!(!stored.duplicate);
+    }
+    assert_eq!(
+        callbacks::count(&db).await.unwrap(),
+        2,
+        "the two that came next, and neither blocker"
+    );
 }
