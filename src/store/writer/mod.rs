@@ -3,6 +3,7 @@
 //! outcome. Concurrent requests share a commit; a lone request never waits for company. When
 //! batches are sent is pipeline.rs's business.
 
+mod arrivals;
 mod pipeline;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,6 +19,7 @@ use super::callbacks::NewCallback;
 use super::pg_writer_connection::SharedPgConnection;
 use super::recent::{Fingerprint, RecentlyStored};
 use super::{Db, StoreError};
+use arrivals::Arrivals;
 use pipeline::Pipeline;
 
 /// What happened to one delivery once its transaction committed.
@@ -79,6 +81,7 @@ pub struct CallbackWriter {
     enqueue_timeout: Duration,
     stats: Arc<WriterStats>,
     recent: Arc<RecentlyStored>,
+    arrivals: Arc<Arrivals>,
 }
 
 /// Running totals of the writer, updated once per batch (a few relaxed atomic adds), for a
@@ -162,7 +165,9 @@ impl CallbackWriter {
     pub fn start(db: Db, limits: BatchLimits) -> (CallbackWriter, JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(limits.queue_capacity.max(1));
         let stats = Arc::new(WriterStats::default());
+        let arrivals = Arc::new(Arrivals::default());
         let writer = CallbackWriter {
+            arrivals: arrivals.clone(),
             queue,
             enqueue_timeout: limits.enqueue_timeout,
             stats: stats.clone(),
@@ -177,6 +182,7 @@ impl CallbackWriter {
             limits,
             stats,
             forecast: KeyForecast::default(),
+            arrivals,
         };
         let task = tokio::spawn(run(batches, receiver));
         (writer, task)
@@ -214,6 +220,8 @@ impl CallbackWriter {
             .send_timeout(pending, self.enqueue_timeout)
             .await
             .map_err(|_| StoreError::Unavailable("the write queue is full".into()))?;
+        self.arrivals
+            .arrived(self.queue.max_capacity() - self.queue.capacity());
         let outcome = answer
             .await
             .map_err(|_| StoreError::Unavailable("the writer stopped".into()))??;
@@ -233,6 +241,7 @@ struct Batches {
     limits: BatchLimits,
     stats: Arc<WriterStats>,
     forecast: KeyForecast,
+    arrivals: Arc<Arrivals>,
 }
 
 async fn run(batches: Batches, mut receiver: mpsc::Receiver<Pending>) {

@@ -5,7 +5,8 @@
 //! the order lock until its commit is flushed, so the database starts it the moment that commit
 //! is done instead of waiting for a round trip through Hookbox; ids still become visible in the
 //! order they were drawn. The second batch is sent
-//! once the writer holds as many deliveries as the first carries (or a full batch): sent
+//! once the writer holds as many deliveries as the first carries (or a full batch; arrivals.rs
+//! wakes the writer when that many have queued): sent
 //! earlier, it would split the senders that arrive during one commit into several small
 //! batches, each paying for a commit of its own. A lone delivery is sent at once.
 //! Behind a batch of more than `PIPELINE_UP_TO_ROWS` the next one waits for it to finish: its
@@ -169,8 +170,23 @@ impl<'a> Pipeline<'a> {
                 && self
                     .rule
                     .has_room(self.in_flight.len(), self.in_flight.newest_rows());
+            if listen {
+                // The next batch goes once it is as large as the one on its way (`ready`), so
+                // the writer sleeps until that many have queued, not at each arrival. A hold
+                // filled by bytes first waits for the batch on its way instead.
+                let wanted = self
+                    .in_flight
+                    .newest_rows()
+                    .unwrap_or(1)
+                    .saturating_sub(self.held.len())
+                    .max(1);
+                if self.batches.arrivals.wait_for(wanted, || receiver.len()) {
+                    continue;
+                }
+            }
             tokio::select! {
                 answers = self.in_flight.next_done() => {
+                    self.batches.arrivals.stop_waiting();
                     self.note_finished();
                     // The next batch goes to the database before this one is answered:
                     // answering wakes the HTTP workers and the senders at once, and the
@@ -182,7 +198,7 @@ impl<'a> Pipeline<'a> {
                     }
                     answers.send();
                 }
-                next = receiver.recv(), if listen => self.hold(next),
+                () = self.batches.arrivals.enough(), if listen => {}
             }
         }
     }
