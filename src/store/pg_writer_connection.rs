@@ -5,9 +5,9 @@
 //! Alternated on one VM, sharing the connection gave 7–10 % more throughput on average at 16
 //! senders, with slightly larger batches, and no change at 1 or 64 (docs/performance.md,
 //! 2026-12-04 18:13). With one writer backend instead of two, the admin reads' backend has one
-//! process fewer to wait behind for a core: checks and history pages during 64-sender ingest came
-//! down from 4.0–5.9 to 2.3–4.0 ms at p99 there. The order lock is still taken: other instances may write to the
-//! same database.
+//! process fewer to wait behind for a core: checks and history pages during 64-sender ingest
+//! came down from 4.0–5.9 to 2.3–4.0 ms at p99 there. The order lock is still taken: other
+//! instances may write to the same database.
 //!
 //! Each statement is its own transaction with its own sync point, so a batch that fails (a
 //! refused row, a stored key met by a plain insert) leaves the statements behind it untouched.

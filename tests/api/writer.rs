@@ -11,7 +11,7 @@ use hookbox::store::writer::{BatchLimits, CallbackWriter, StoreOutcome};
 use hookbox::store::{migrate, Db, PoolSettings, StoreError, CALLBACK_ORDER_LOCK};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{on_both_backends, Backend, TestDb};
+use crate::helpers::{eventually, on_both_backends, Backend, TestDb};
 
 fn delivery(key: &str, body: &str) -> NewCallback {
     let now = Utc::now().naive_utc();
@@ -197,12 +197,10 @@ async fn block_writer(lock: &mut OrderLockHolder, writer: &CallbackWriter) -> Ve
             writer,
             delivery(&format!("blocker {on_their_way}"), "{}"),
         ));
-        for _ in 0..500 {
-            if writer.batches_on_their_way() >= on_their_way {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(&format!("{on_their_way} batches on their way"), || async {
+            writer.batches_on_their_way() >= on_their_way
+        })
+        .await;
         assert_eq!(writer.batches_on_their_way(), on_their_way);
     }
     lock.wait_for_a_writer().await;

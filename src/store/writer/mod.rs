@@ -190,7 +190,12 @@ impl CallbackWriter {
 
     /// Deliveries waiting for the writer right now: queued, or taken by it and not yet sent.
     pub fn queued(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity() + self.stats.held.load(Ordering::Relaxed)
+        self.in_queue() + self.stats.held.load(Ordering::Relaxed)
+    }
+
+    /// Deliveries in the queue, not yet taken by the writer.
+    fn in_queue(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
     }
 
     /// Batches sent to the database and not yet answered (at most two on Postgres, one on
@@ -220,8 +225,7 @@ impl CallbackWriter {
             .send_timeout(pending, self.enqueue_timeout)
             .await
             .map_err(|_| StoreError::Unavailable("the write queue is full".into()))?;
-        self.arrivals
-            .arrived(self.queue.max_capacity() - self.queue.capacity());
+        self.arrivals.arrived(self.in_queue());
         let outcome = answer
             .await
             .map_err(|_| StoreError::Unavailable("the writer stopped".into()))??;
