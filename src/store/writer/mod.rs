@@ -5,12 +5,13 @@
 
 mod arrivals;
 mod pipeline;
+mod reply;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::batch_insert::{insert_unique, KeyForecast};
@@ -21,6 +22,7 @@ use super::recent::{Fingerprint, RecentlyStored};
 use super::{Db, StoreError};
 use arrivals::Arrivals;
 use pipeline::Pipeline;
+use reply::{Answer, Reply};
 
 /// What happened to one delivery once its transaction committed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +73,7 @@ impl Default for BatchLimits {
 
 struct Pending {
     callback: NewCallback,
-    reply: oneshot::Sender<Result<StoreOutcome, StoreError>>,
+    reply: Reply,
 }
 
 /// The handle requests use to store a callback. Cheap to clone.
@@ -219,7 +221,7 @@ impl CallbackWriter {
                 .fetch_add(1, Ordering::Relaxed);
             return Ok(outcome);
         }
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = reply::channel();
         let pending = Pending { callback, reply };
         self.queue
             .send_timeout(pending, self.enqueue_timeout)
@@ -267,16 +269,14 @@ async fn run(batches: Batches, mut receiver: mpsc::Receiver<Pending>) {
 
 /// A written batch's outcomes, not yet sent to the requests waiting for them.
 struct Answers {
-    replies: Vec<oneshot::Sender<Result<StoreOutcome, StoreError>>>,
-    outcomes: Vec<Result<StoreOutcome, StoreError>>,
+    replies: Vec<Reply>,
+    outcomes: Vec<Answer>,
 }
 
 impl Answers {
+    /// A request that gave up (client gone) is skipped; its row is stored regardless.
     fn send(self) {
-        for (reply, outcome) in self.replies.into_iter().zip(self.outcomes) {
-            // The request may have given up (client gone); the row is stored regardless.
-            let _ = reply.send(outcome);
-        }
+        reply::deliver(self.replies.into_iter().zip(self.outcomes));
     }
 }
 
