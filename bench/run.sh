@@ -57,6 +57,20 @@ fresh_pg_database() {
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
+# Machine-wide CPU time the hypervisor gave to other guests ("steal") and all CPU time so far,
+# in jiffies: "steal total". On a shared host steal can take a fifth of the CPU for minutes,
+# which changes a point's figures without any change in the receiver.
+steal_jiffies() { awk '/^cpu / {total = 0; for (i = 2; i <= 9; i++) total += $i; print $9, total; exit}' /proc/stat; }
+
+# Percent of the CPU time between two steal_jiffies readings that was stolen.
+steal_percent() { # "steal total" before, "steal total" after
+    local steal_before total_before steal_after total_after
+    read -r steal_before total_before <<<"$1"
+    read -r steal_after total_after <<<"$2"
+    local total=$((total_after - total_before))
+    echo $((total > 0 ? (steal_after - steal_before) * 100 / total : 0))
+}
+
 # Resident memory of a process and its children, in MiB: "peak current".
 rss_mib() {
     local pids=("$1") peak=0 now=0 pid
@@ -124,8 +138,9 @@ measure() { # name port database-url senders duplicate-ratio server-pid
     psql "$PG_ADMIN" -qAtX -c "CHECKPOINT" >/dev/null
     ckpt_before=$(checkpoints)
     before=$(cpu_ms "$pid")
-    local load_before
+    local load_before steal_before
     load_before=$(load1)
+    steal_before=$(steal_jiffies)
     line=$(target/release/hookbox-loadgen --url "http://127.0.0.1:$port/api/webhooks/llm-callback" \
         --secret "$SECRET" -c "$senders" --duration-secs "$DURATION" --warmup-secs "$WARMUP" \
         --callbacks "$CALLBACKS" --duplicate-ratio "$dups" --database-url "$db" --label "$name" \
@@ -137,30 +152,31 @@ measure() { # name port database-url senders duplicate-ratio server-pid
     after=$(cpu_ms "$pid")
     [[ $db == postgres* ]] && ckpt=$(($(checkpoints) - ckpt_before))
     # shellcheck disable=SC2046
-    echo "$line dups=$dups server_cpu_ms=$((after - before)) rss_mib=\"$(rss_mib "$pid")\" load=$load_before/$(load1) ckpt=$ckpt" \
+    echo "$line dups=$dups server_cpu_ms=$((after - before)) rss_mib=\"$(rss_mib "$pid")\" load=$load_before/$(load1) steal=$(steal_percent "$steal_before" "$(steal_jiffies)") ckpt=$ckpt" \
         | tee -a "$RESULTS" >&2
 }
 
 print_table() {
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-    printf '%-16s %7s %5s %9s %8s %8s %8s %8s %7s %9s %12s %11s %11s %5s\n' \
-        receiver senders dups 'req/s' p50_ms p90_ms p99_ms max_ms not_ok rows_check 'cpu_us/req' 'rss_peak/now' 'load1 b/a' ckpt
+    printf '%-16s %7s %5s %9s %8s %8s %8s %8s %7s %9s %12s %11s %11s %6s %5s\n' \
+        receiver senders dups 'req/s' p50_ms p90_ms p99_ms max_ms not_ok rows_check 'cpu_us/req' 'rss_peak/now' 'load1 b/a' steal% ckpt
     while read -r line; do
         local -A f=()
         for kv in $line; do [[ $kv == *=* ]] && f[${kv%%=*}]=${kv#*=}; done
         local rss=${line#*rss_mib=\"}
         rss=${rss%%\"*}
         local cpu_per=$(( ${f[requests]} > 0 ? ${f[server_cpu_ms]} * 1000 / ${f[requests]} : 0 ))
-        printf '%-16s %7s %5s %9s %8s %8s %8s %8s %7s %9s %12s %11s %11s %5s\n' \
+        printf '%-16s %7s %5s %9s %8s %8s %8s %8s %7s %9s %12s %11s %11s %6s %5s\n' \
             "${f[label]}" "${f[senders]}" "${f[dups]}" "${f[rps]}" "${f[p50_ms]}" "${f[p90_ms]}" \
             "${f[p99_ms]}" "${f[max_ms]}" "${f[not_ok]}" "${f[check]}" "$cpu_per" \
-            "${rss// //} MiB" "${f[load]}" "${f[ckpt]}"
+            "${rss// //} MiB" "${f[load]}" "${f[steal]}" "${f[ckpt]}"
     done < <(for receiver in hookbox-postgres hookbox-sqlite node-fastify-pg; do
         grep "label=$receiver " "$RESULTS" || true
     done)
     echo "(cpu_us/req: the receiver's own CPU time (all its processes; not the database's) over the"
     echo " whole point including warm-up, divided by measured requests; an upper bound."
+    echo " steal%: share of the machine's CPU time the hypervisor gave to other guests during the point."
     echo " ckpt: Postgres checkpoints that started during the point; each point starts after one.)"
 }
 
@@ -170,13 +186,17 @@ soak() {
     db=$BENCH_DB
     log="$WORK/hookbox-soak.log"
     start_hookbox "$db" "$log"
-    echo "soak: Hookbox on Postgres, 64 senders, $seconds s; RSS every 5 s (MiB: peak current; load1)"
+    echo "soak: Hookbox on Postgres, 64 senders, $seconds s; every 5 s: RSS (MiB: peak current), load1, and the CPU stolen since the last line"
     target/release/hookbox-loadgen --url "http://127.0.0.1:$HOOKBOX_PORT/api/webhooks/llm-callback" \
         --secret "$SECRET" -c 64 --duration-secs "$seconds" --warmup-secs 0 --callbacks 100000 \
         --sign-beyond --database-url "$db" --label soak >"$WORK/soak-loadgen.log" &
-    local gen=$! start=$SECONDS
+    local gen=$! start=$SECONDS steal_then steal_now
+    steal_then=$(steal_jiffies)
     while kill -0 "$gen" 2>/dev/null; do
-        printf 't=%4ss rss=%s load1=%s\n' "$((SECONDS - start))" "$(rss_mib "$SERVER_PID")" "$(load1)"
+        steal_now=$(steal_jiffies)
+        printf 't=%4ss rss=%s load1=%s steal=%s%%\n' "$((SECONDS - start))" "$(rss_mib "$SERVER_PID")" \
+            "$(load1)" "$(steal_percent "$steal_then" "$steal_now")"
+        steal_then=$steal_now
         sleep 5
     done
     wait "$gen" || echo "load generator reported a failure" >&2

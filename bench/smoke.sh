@@ -57,6 +57,8 @@ for receiver in hookbox-postgres hookbox-sqlite node-fastify-pg; do
     [[ $(grep -c . <<<"$rows") == 3 ]] || fail "the table has not three rows for $receiver"
     awk '$9 != 0 || $10 != "ok" { exit 1 }' <<<"$rows" ||
         fail "a $receiver row has failed requests or a failed row check"
+    awk '$15 !~ /^[0-9]+$/ || $15 > 100 { exit 1 }' <<<"$rows" ||
+        fail "a $receiver row has no steal percentage"
 done
 
 # The pairing, from the order in which the points were measured (run.sh logs each point's
@@ -83,7 +85,8 @@ require_ports_free
 echo "bench smoke: bench/run.sh soak 3…"
 BENCH_NO_BUILD=1 bench/run.sh soak 3 >"$WORK/soak" 2>&1 || { cat "$WORK/soak" >&2; fail "the soak failed"; }
 grep -q '^check      ok' "$WORK/soak" || { cat "$WORK/soak" >&2; fail "the soak's row check did not pass"; }
-grep -q '^t=   0s rss=' "$WORK/soak" || { cat "$WORK/soak" >&2; fail "the soak sampled no memory"; }
+grep -Eq '^t= +0s rss=[0-9]+ [0-9]+ load1=[0-9.]+ steal=[0-9]+%$' "$WORK/soak" ||
+    { cat "$WORK/soak" >&2; fail "the soak sampled no memory or no steal"; }
 require_ports_free
 [[ $(bench_databases) == "$databases_before" ]] || fail "the soak left its database behind"
 
