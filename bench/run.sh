@@ -4,8 +4,8 @@
 # one machine. Prints one table. See docs/performance.md.
 #
 #   bench/run.sh                 the full comparison
-#   bench/run.sh soak [SECONDS]  Hookbox on Postgres at 64 senders for SECONDS (300), RSS
-#                                sampled every 5 s
+#   bench/run.sh soak [SECONDS]  Hookbox on Postgres at 64 senders for SECONDS (300), RSS,
+#                                steal and checkpoints sampled every 5 s, latency per 30 s
 #
 # Environment: BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432/postgres, an account that
 # may create databases and run CHECKPOINT), DURATION (10 measured seconds per point), WARMUP
@@ -186,16 +186,21 @@ soak() {
     db=$BENCH_DB
     log="$WORK/hookbox-soak.log"
     start_hookbox "$db" "$log"
-    echo "soak: Hookbox on Postgres, 64 senders, $seconds s; every 5 s: RSS (MiB: peak current), load1, and the CPU stolen since the last line"
+    echo "soak: Hookbox on Postgres, 64 senders, $seconds s; every 5 s: RSS (MiB: peak current),"
+    echo "load1, the CPU stolen since the last line, and Postgres checkpoints since the start;"
+    echo "at the end the load generator's figures for every 30 s"
+    local ckpt_start
+    ckpt_start=$(checkpoints)
     target/release/hookbox-loadgen --url "http://127.0.0.1:$HOOKBOX_PORT/api/webhooks/llm-callback" \
         --secret "$SECRET" -c 64 --duration-secs "$seconds" --warmup-secs 0 --callbacks 100000 \
-        --sign-beyond --database-url "$db" --label soak >"$WORK/soak-loadgen.log" &
+        --sign-beyond --interval-secs 30 --database-url "$db" --label soak >"$WORK/soak-loadgen.log" &
     local gen=$! start=$SECONDS steal_then steal_now
     steal_then=$(steal_jiffies)
     while kill -0 "$gen" 2>/dev/null; do
         steal_now=$(steal_jiffies)
-        printf 't=%4ss rss=%s load1=%s steal=%s%%\n' "$((SECONDS - start))" "$(rss_mib "$SERVER_PID")" \
-            "$(load1)" "$(steal_percent "$steal_then" "$steal_now")"
+        printf 't=%4ss rss=%s load1=%s steal=%s%% ckpt=%s\n' "$((SECONDS - start))" \
+            "$(rss_mib "$SERVER_PID")" "$(load1)" "$(steal_percent "$steal_then" "$steal_now")" \
+            "$(($(checkpoints) - ckpt_start))"
         steal_then=$steal_now
         sleep 5
     done

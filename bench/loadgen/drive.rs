@@ -33,6 +33,9 @@ pub struct Plan {
     /// Requests started before this are sent but not measured (connections, caches, JIT).
     pub measure_from: Instant,
     pub stop_at: Instant,
+    /// Latencies are kept apart by the interval of this length in which their request
+    /// started (report.rs's `Interval`); the whole measured window when not asked for.
+    pub interval: Duration,
 }
 
 pub struct Signer {
@@ -42,6 +45,20 @@ pub struct Signer {
 }
 
 impl Plan {
+    /// Which interval of the measured window a request started at `started` belongs to. One
+    /// that starts a hair after `stop_at` (the loop checks the clock just before) counts in
+    /// the last one rather than opening an interval of its own.
+    fn interval_of(&self, started: Instant) -> usize {
+        let length = self.interval.as_nanos().max(1);
+        let window = self.stop_at.saturating_duration_since(self.measure_from);
+        let last = window.as_nanos().saturating_sub(1) / length;
+        let index = started
+            .saturating_duration_since(self.measure_from)
+            .as_nanos()
+            / length;
+        usize::try_from(index.min(last)).unwrap_or(usize::MAX)
+    }
+
     fn callback(&self, index: usize) -> Cow<'_, Signed> {
         match (self.callbacks.get(index), &self.sign_beyond) {
             (Some(signed), _) => Cow::Borrowed(signed),
@@ -61,7 +78,8 @@ impl Plan {
 /// the whole run, for the check against the database.
 #[derive(Default)]
 pub struct Tally {
-    pub latencies_us: Vec<u32>,
+    /// Indexed by `Plan::interval_of` the request's start.
+    pub latencies_us_by_interval: Vec<Vec<u32>>,
     pub statuses: BTreeMap<u16, u64>,
     pub transport_errors: u64,
     pub duplicates_sent: u64,
@@ -109,7 +127,13 @@ pub async fn sender(plan: Arc<Plan>, seed: u64) -> Tally {
                 }
                 if measured {
                     *tally.statuses.entry(status).or_default() += 1;
-                    tally.latencies_us.push(micros(elapsed));
+                    let interval = plan.interval_of(started);
+                    if tally.latencies_us_by_interval.len() <= interval {
+                        tally
+                            .latencies_us_by_interval
+                            .resize_with(interval + 1, Vec::new);
+                    }
+                    tally.latencies_us_by_interval[interval].push(micros(elapsed));
                 }
             }
             Err(error) => {
@@ -169,4 +193,40 @@ async fn connect(
 
 fn micros(elapsed: Duration) -> u32 {
     u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(measure_from: Instant, seconds: u64, interval_secs: u64) -> Plan {
+        Plan {
+            target: Target {
+                address: "127.0.0.1:9".into(),
+                host: HeaderValue::from_static("127.0.0.1:9"),
+                path: "/".into(),
+            },
+            callbacks: Vec::new(),
+            sign_beyond: None,
+            picker: Picker::new(0, 0.0),
+            measure_from,
+            stop_at: measure_from + Duration::from_secs(seconds),
+            interval: Duration::from_secs(interval_secs),
+        }
+    }
+
+    #[test]
+    fn requests_fall_in_the_interval_they_started_in_and_late_ones_in_the_last() {
+        let from = Instant::now();
+        let plan = plan(from, 10, 3);
+        let at = |millis| plan.interval_of(from + Duration::from_millis(millis));
+        assert_eq!(at(0), 0);
+        assert_eq!(at(2_999), 0);
+        assert_eq!(at(3_000), 1);
+        assert_eq!(at(9_999), 3);
+        assert_eq!(at(10_001), 3, "a request started just after stop_at");
+        // Without --interval-secs the interval is the whole window: one.
+        let whole = super::tests::plan(from, 10, 10);
+        assert_eq!(whole.interval_of(from + Duration::from_millis(10_050)), 0);
+    }
 }

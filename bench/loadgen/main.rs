@@ -18,7 +18,7 @@ use hyper::header::HeaderValue;
 use hyper::Uri;
 
 use drive::{Plan, Tally, Target};
-use report::Summary;
+use report::{Interval, Summary};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -64,6 +64,10 @@ struct Args {
     /// equal the `200 duplicate:false` answers. The table read is `callbacks`.
     #[arg(long)]
     database_url: Option<String>,
+    /// Also print req/s and latency for each interval of this many measured seconds (by the
+    /// time each request started), for long runs.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    interval_secs: Option<u64>,
     /// A name for the summary line.
     #[arg(long, default_value = "run")]
     label: String,
@@ -148,6 +152,7 @@ async fn run(args: Args) -> Result<bool, String> {
         picker: callbacks::Picker::new(total, args.duplicate_ratio),
         measure_from,
         stop_at: measure_from + Duration::from_secs(args.duration_secs),
+        interval: Duration::from_secs(args.interval_secs.unwrap_or(args.duration_secs)),
     });
     let senders: Vec<_> = (0..args.concurrency.max(1))
         .map(|i| tokio::spawn(drive::sender(plan.clone(), seed ^ i as u64)))
@@ -158,7 +163,12 @@ async fn run(args: Args) -> Result<bool, String> {
     }
     let elapsed = measure_from.elapsed();
 
-    let summary = Summary::new(&mut tallies, elapsed);
+    if let Some(seconds) = args.interval_secs {
+        for interval in Interval::split(&tallies, Duration::from_secs(seconds), elapsed) {
+            interval.print();
+        }
+    }
+    let summary = Summary::new(&tallies, elapsed);
     summary.print();
     if tallies.iter().any(|t| t.exhausted) {
         println!(

@@ -5,6 +5,34 @@ use std::time::Duration;
 
 use crate::drive::Tally;
 
+/// Request latencies, sorted, in microseconds.
+struct Latencies(Vec<u32>);
+
+impl Latencies {
+    fn sorted(mut latencies_us: Vec<u32>) -> Latencies {
+        latencies_us.sort_unstable();
+        Latencies(latencies_us)
+    }
+
+    fn count(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    /// The latency below which `quantile` of the requests finished, in milliseconds.
+    fn percentile_ms(&self, quantile: f64) -> f64 {
+        if self.0.is_empty() {
+            return 0.0;
+        }
+        let rank = (quantile * self.0.len() as f64).ceil() as usize;
+        let index = rank.clamp(1, self.0.len()) - 1;
+        f64::from(self.0[index]) / 1000.0
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.0.last().map_or(0.0, |us| f64::from(*us) / 1000.0)
+    }
+}
+
 pub struct Summary {
     pub requests: u64,
     pub elapsed: Duration,
@@ -12,17 +40,18 @@ pub struct Summary {
     pub transport_errors: u64,
     pub duplicates_sent: u64,
     pub malformed: u64,
-    /// Sorted, microseconds.
-    latencies_us: Vec<u32>,
+    latencies: Latencies,
 }
 
 impl Summary {
-    pub fn new(tallies: &mut [Tally], elapsed: Duration) -> Summary {
+    pub fn new(tallies: &[Tally], elapsed: Duration) -> Summary {
         let mut latencies_us = Vec::new();
         let mut statuses = BTreeMap::new();
         let (mut transport_errors, mut duplicates_sent, mut malformed) = (0, 0, 0);
-        for tally in tallies.iter_mut() {
-            latencies_us.append(&mut tally.latencies_us);
+        for tally in tallies {
+            for interval in &tally.latencies_us_by_interval {
+                latencies_us.extend_from_slice(interval);
+            }
             for (status, count) in &tally.statuses {
                 *statuses.entry(*status).or_insert(0) += count;
             }
@@ -30,15 +59,15 @@ impl Summary {
             duplicates_sent += tally.duplicates_sent;
             malformed += tally.malformed;
         }
-        latencies_us.sort_unstable();
+        let latencies = Latencies::sorted(latencies_us);
         Summary {
-            requests: latencies_us.len() as u64,
+            requests: latencies.count(),
             elapsed,
             statuses,
             transport_errors,
             duplicates_sent,
             malformed,
-            latencies_us,
+            latencies,
         }
     }
 
@@ -48,18 +77,11 @@ impl Summary {
 
     /// The latency below which `quantile` of the measured requests finished, in milliseconds.
     pub fn percentile_ms(&self, quantile: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let rank = (quantile * self.latencies_us.len() as f64).ceil() as usize;
-        let index = rank.clamp(1, self.latencies_us.len()) - 1;
-        f64::from(self.latencies_us[index]) / 1000.0
+        self.latencies.percentile_ms(quantile)
     }
 
     pub fn max_ms(&self) -> f64 {
-        self.latencies_us
-            .last()
-            .map_or(0.0, |us| f64::from(*us) / 1000.0)
+        self.latencies.max_ms()
     }
 
     pub fn not_ok(&self) -> u64 {
@@ -115,20 +137,102 @@ impl Summary {
     }
 }
 
+/// The figures of the requests that started in one interval of the measured window
+/// (`--interval-secs`): a long run's p99 can come from a few bad minutes or from all of them.
+pub struct Interval {
+    from: Duration,
+    to: Duration,
+    latencies: Latencies,
+}
+
+impl Interval {
+    /// One per interval of `length` in `elapsed`, the last one shorter if `elapsed` ends inside it.
+    pub fn split(tallies: &[Tally], length: Duration, elapsed: Duration) -> Vec<Interval> {
+        let count = tallies
+            .iter()
+            .map(|t| t.latencies_us_by_interval.len())
+            .max()
+            .unwrap_or(0);
+        (0..count)
+            .map(|index| {
+                let latencies_us = tallies
+                    .iter()
+                    .filter_map(|t| t.latencies_us_by_interval.get(index))
+                    .flatten()
+                    .copied()
+                    .collect();
+                let from = length * index as u32;
+                Interval {
+                    from,
+                    to: (from + length).min(elapsed.max(from)),
+                    latencies: Latencies::sorted(latencies_us),
+                }
+            })
+            .collect()
+    }
+
+    pub fn per_second(&self) -> f64 {
+        self.latencies.count() as f64 / (self.to - self.from).as_secs_f64().max(1e-9)
+    }
+
+    pub fn print(&self) {
+        println!(
+            "interval   {:>5}-{:<5} s  {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            self.from.as_secs(),
+            self.to.as_secs(),
+            self.per_second(),
+            self.latencies.percentile_ms(0.50),
+            self.latencies.percentile_ms(0.99),
+            self.latencies.max_ms()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn tally(latencies_us_by_interval: Vec<Vec<u32>>) -> Tally {
+        Tally {
+            latencies_us_by_interval,
+            ..Tally::default()
+        }
+    }
+
     #[test]
     fn percentiles_are_nearest_rank() {
-        let mut tallies = vec![Tally {
-            latencies_us: (1..=100).rev().map(|ms| ms * 1000).collect(),
-            ..Tally::default()
-        }];
-        let summary = Summary::new(&mut tallies, Duration::from_secs(1));
+        let tallies = vec![tally(vec![(1..=100).rev().map(|ms| ms * 1000).collect()])];
+        let summary = Summary::new(&tallies, Duration::from_secs(1));
         assert_eq!(summary.percentile_ms(0.50), 50.0);
         assert_eq!(summary.percentile_ms(0.99), 99.0);
         assert_eq!(summary.max_ms(), 100.0);
         assert_eq!(summary.per_second(), 100.0);
+    }
+
+    #[test]
+    fn intervals_gather_every_senders_requests_and_the_summary_all_of_them() {
+        let tallies = vec![
+            tally(vec![vec![1000, 2000], vec![9000]]),
+            tally(vec![vec![3000], vec![], vec![5000, 4000]]),
+        ];
+        let elapsed = Duration::from_millis(2500);
+        let intervals = Interval::split(&tallies, Duration::from_secs(1), elapsed);
+        let figures: Vec<_> = intervals
+            .iter()
+            .map(|i| (i.from.as_millis(), i.to.as_millis(), i.latencies.0.clone()))
+            .collect();
+        assert_eq!(
+            figures,
+            vec![
+                (0, 1000, vec![1000, 2000, 3000]),
+                (1000, 2000, vec![9000]),
+                (2000, 2500, vec![4000, 5000]),
+            ]
+        );
+        // The last interval is half a second long: two requests in it are 4 per second.
+        assert_eq!(intervals[2].per_second(), 4.0);
+        let summary = Summary::new(&tallies, elapsed);
+        assert_eq!(summary.requests, 6);
+        assert_eq!(summary.max_ms(), 9.0);
     }
 }
