@@ -132,6 +132,7 @@ async fn main() -> Result<(), BoxError> {
     // of its own: on this runtime, which also runs the server's writer task, a poll's response
     // could wait for that task, and the wait would be counted as the server's.
     let iterations = args.iterations;
+    let steal_before = CpuSteal::read();
     let poller = std::thread::spawn(move || -> Result<(), BoxError> {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -141,6 +142,14 @@ async fn main() -> Result<(), BoxError> {
     tokio::task::spawn_blocking(move || poller.join())
         .await?
         .map_err(|_| "the polling thread panicked")??;
+    match (steal_before, CpuSteal::read()) {
+        (Some(before), Some(after)) => println!(
+            "the hypervisor gave {:.1} % of this machine's CPU time to other guests meanwhile \
+             (steal, /proc/stat)",
+            after.percent_since(&before)
+        ),
+        _ => println!("steal unknown (no /proc/stat)"),
+    }
     if let Some(ingest) = ingest {
         let (stored, elapsed) = ingest.stop(&db).await?;
         println!(
@@ -303,6 +312,63 @@ async fn prepare(db: &Db, rows: i64) -> Result<Vec<String>, BoxError> {
     Ok(tokens)
 }
 
+/// Machine-wide CPU time so far, from the `cpu` line of /proc/stat, in clock ticks: on a shared
+/// host the hypervisor can take a fifth of it for minutes, which shows up as slow polls.
+struct CpuSteal {
+    stolen: u64,
+    total: u64,
+}
+
+impl CpuSteal {
+    fn read() -> Option<CpuSteal> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        CpuSteal::parse(stat.lines().next()?)
+    }
+
+    /// `cpu  user nice system idle iowait irq softirq steal …`; guest time is already counted
+    /// in user and nice.
+    fn parse(line: &str) -> Option<CpuSteal> {
+        let mut fields = line.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        let ticks: Vec<u64> = fields
+            .take(8)
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        (ticks.len() == 8).then(|| CpuSteal {
+            stolen: ticks[7],
+            total: ticks.iter().sum(),
+        })
+    }
+
+    fn percent_since(&self, before: &CpuSteal) -> f64 {
+        let total = self.total.saturating_sub(before.total);
+        let stolen = self.stolen.saturating_sub(before.stolen);
+        if total == 0 {
+            0.0
+        } else {
+            100.0 * stolen as f64 / total as f64
+        }
+    }
+}
+
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CpuSteal;
+
+    #[test]
+    fn steal_is_the_eighth_field_of_the_cpu_line() {
+        let before = CpuSteal::parse("cpu  100 0 50 800 20 0 10 20 0 0").unwrap();
+        let after = CpuSteal::parse("cpu  160 0 70 880 20 0 10 60 5 0").unwrap();
+        // 200 ticks passed (60 + 20 + 80 + 40), 40 of them stolen; guest ticks not added.
+        assert_eq!(after.percent_since(&before), 20.0);
+        assert!(CpuSteal::parse("cpu0 1 2 3 4 5 6 7 8").is_none());
+        assert!(CpuSteal::parse("cpu  1 2 3").is_none());
+    }
 }
