@@ -218,15 +218,15 @@ mod tests {
     #[test]
     fn requests_fall_in_the_interval_they_started_in_and_late_ones_in_the_last() {
         let from = Instant::now();
-        let plan = plan(from, 10, 3);
-        let at = |millis| plan.interval_of(from + Duration::from_millis(millis));
+        let every_3_s = plan(from, 10, 3);
+        let at = |millis| every_3_s.interval_of(from + Duration::from_millis(millis));
         assert_eq!(at(0), 0);
         assert_eq!(at(2_999), 0);
         assert_eq!(at(3_000), 1);
         assert_eq!(at(9_999), 3);
         assert_eq!(at(10_001), 3, "a request started just after stop_at");
         // Without --interval-secs the interval is the whole window: one.
-        let whole = super::tests::plan(from, 10, 10);
+        let whole = plan(from, 10, 10);
         assert_eq!(whole.interval_of(from + Duration::from_millis(10_050)), 0);
     }
 }

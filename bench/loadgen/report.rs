@@ -146,7 +146,8 @@ pub struct Interval {
 }
 
 impl Interval {
-    /// One per interval of `length` in `elapsed`, the last one shorter if `elapsed` ends inside it.
+    /// One per interval of `length`, up to the last in which a request started; an interval
+    /// ends at `elapsed` if that comes first.
     pub fn split(tallies: &[Tally], length: Duration, elapsed: Duration) -> Vec<Interval> {
         let count = tallies
             .iter()
