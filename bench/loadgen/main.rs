@@ -163,8 +163,8 @@ async fn run(args: Args) -> Result<bool, String> {
     }
     let elapsed = measure_from.elapsed();
 
-    if let Some(seconds) = args.interval_secs {
-        for interval in Interval::split(&tallies, Duration::from_secs(seconds), elapsed) {
+    if args.interval_secs.is_some() {
+        for interval in Interval::split(&tallies, plan.interval, elapsed) {
             interval.print();
         }
     }
