@@ -24,13 +24,14 @@ const LIMIT = 1 << 20;
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS callbacks (
     id BIGSERIAL PRIMARY KEY, source TEXT NOT NULL, delivery_key TEXT NOT NULL,
+    delivery_digest BYTEA NOT NULL,
     callback_id TEXT NOT NULL, event TEXT NOT NULL, workflow_name TEXT, status TEXT,
     error_message TEXT, sent_at TIMESTAMP, body BYTEA NOT NULL, body_sha256 TEXT NOT NULL,
     preview TEXT NOT NULL, payload_size INTEGER NOT NULL, signature_verdict TEXT NOT NULL,
     signature_scheme TEXT NOT NULL, signature_header TEXT NOT NULL, secret_label TEXT NOT NULL,
     verified_at TIMESTAMP NOT NULL, received_at TIMESTAMP NOT NULL, remote_addr TEXT,
     user_agent TEXT, content_type TEXT,
-    CONSTRAINT callbacks_source_delivery_key_key UNIQUE (source, delivery_key));
+    CONSTRAINT callbacks_delivery_digest_key UNIQUE (delivery_digest));
 CREATE INDEX IF NOT EXISTS callbacks_status_id ON callbacks (status, id);
 CREATE INDEX IF NOT EXISTS callbacks_workflow_name_id ON callbacks (workflow_name, id);
 CREATE INDEX IF NOT EXISTS callbacks_event_id ON callbacks (event, id);
@@ -38,13 +39,13 @@ CREATE INDEX IF NOT EXISTS callbacks_callback_id_id ON callbacks (callback_id, i
 CREATE INDEX IF NOT EXISTS callbacks_received_at ON callbacks (received_at);
 CREATE INDEX IF NOT EXISTS callbacks_source_id ON callbacks (source, id);`;
 
-const INSERT = `INSERT INTO callbacks (source, delivery_key, callback_id, event, workflow_name,
-    status, error_message, body, body_sha256, preview, payload_size, signature_verdict,
-    signature_scheme, signature_header, secret_label, verified_at, received_at, remote_addr,
-    user_agent, content_type)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'verified', 'hmac-sha256', $12,
-    'primary', $13, $14, $15, $16, $17)
-  ON CONFLICT (source, delivery_key) DO NOTHING RETURNING id`;
+const INSERT = `INSERT INTO callbacks (source, delivery_key, delivery_digest, callback_id, event,
+    workflow_name, status, error_message, body, body_sha256, preview, payload_size,
+    signature_verdict, signature_scheme, signature_header, secret_label, verified_at,
+    received_at, remote_addr, user_agent, content_type)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'verified', 'hmac-sha256', $13,
+    'primary', $14, $15, $16, $17, $18)
+  ON CONFLICT (delivery_digest) DO NOTHING RETURNING id`;
 
 if (!SECRET || !DATABASE_URL) {
   console.error('DATABASE_URL and WEBHOOK_SECRET are required');
@@ -78,6 +79,12 @@ function deliveryKey(webhookId, jobId, event, bodySha) {
     hash.update(len).update(bytes);
   }
   return `sha256:${hash.update(bodySha).digest('hex')}`;
+}
+
+// The unique key, as Hookbox's src/store/delivery_digest.rs computes it.
+function deliveryDigest(source, key) {
+  return crypto.createHash('sha256').update(source, 'utf8').update(Buffer.from([0]))
+    .update(key, 'utf8').digest();
 }
 
 const optionalString = (v) => v === undefined || v === null || typeof v === 'string';
@@ -116,10 +123,11 @@ function serve() {
     }
     const bodySha = sha256Hex(raw);
     const key = deliveryKey(req.headers['webhook-id'], jobId, event, bodySha);
+    const digest = deliveryDigest('llm-callback', key);
     try {
       const inserted = await pool.query(INSERT, [
-        'llm-callback', key, jobId, event, payload.workflow_name ?? null, payload.status ?? null,
-        payload.error_message ?? null, raw, bodySha, raw.toString('utf8', 0, 200), raw.length,
+        'llm-callback', key, digest, jobId, event, payload.workflow_name ?? null,
+        payload.status ?? null, payload.error_message ?? null, raw, bodySha, raw.toString('utf8', 0, 200), raw.length,
         header, new Date(), receivedAt, req.ip, req.headers['user-agent'] ?? null,
         req.headers['content-type'] ?? null,
       ]);
@@ -127,7 +135,7 @@ function serve() {
         return { status: 'accepted', id: Number(inserted.rows[0].id), callback_id: jobId, duplicate: false };
       }
       const existing = await pool.query(
-        'SELECT id FROM callbacks WHERE source = $1 AND delivery_key = $2', ['llm-callback', key]);
+        'SELECT id FROM callbacks WHERE delivery_digest = $1', [digest]);
       return { status: 'accepted', id: Number(existing.rows[0].id), callback_id: jobId, duplicate: true };
     } catch (error) {
       req.log.error(error);

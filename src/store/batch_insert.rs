@@ -1,6 +1,7 @@
 //! One transaction that inserts many callbacks and reports, per delivery key, whether the row is
-//! new or which row already had that key. Idempotency is decided by the unique constraint on
-//! (source, delivery_key), never by a read before the write.
+//! new or which row already had that key. Idempotency is decided by a unique constraint, never
+//! by a read before the write: on (source, delivery_key) in SQLite, on their digest in Postgres
+//! (delivery_digest.rs).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use diesel::{
 use diesel_async::AsyncPgConnection;
 
 use super::callbacks::NewCallback;
+use super::delivery_digest::delivery_digest;
 use super::pg_bulk_insert::{FailOnStored, OnStoredKey, PgBulkInsert, SkipStored};
 use super::pg_writer_connection::SharedPgConnection;
 use super::schema::callbacks::dsl;
@@ -24,8 +26,9 @@ use super::{Db, StoreError};
 /// the database. This is what lets readers page by `id > cursor` without ever skipping a row.
 pub const CALLBACK_ORDER_LOCK: i64 = 0x486f_6f6b_626f_7802;
 
-/// The unique constraint on (source, delivery_key), as the Postgres migration names it.
-const DELIVERY_KEY_CONSTRAINT: &str = "callbacks_source_delivery_key_key";
+/// The unique constraint on the digest of (source, delivery_key), as the Postgres migration
+/// names it.
+const DELIVERY_KEY_CONSTRAINT: &str = "callbacks_delivery_digest_key";
 
 pub type DeliveryKey = (String, String);
 
@@ -236,9 +239,9 @@ type ExistingQuery<'a> = diesel::dsl::Select<
     (dsl::id, dsl::source, dsl::delivery_key, dsl::body_sha256),
 >;
 
-/// The distinct sources and the keys of `missing`, the two lists a lookup matches against.
-/// Both columns of the unique (source, delivery_key) index, so that the lookup is an index
-/// scan: on the key alone neither database can use that index and reads the whole table. The
+/// The distinct sources and the keys of `missing`, the two lists a SQLite lookup matches
+/// against. Both columns of the unique (source, delivery_key) index, so that the lookup is an
+/// index scan: on the key alone SQLite cannot use that index and reads the whole table. The
 /// cross product may also match rows of another listed source; answers are looked up by exact
 /// (source, key), so those are never used.
 fn lookup_columns(missing: &[DeliveryKey]) -> (Vec<&str>, Vec<&str>) {
@@ -261,23 +264,25 @@ fn existing_query(missing: &[DeliveryKey]) -> ExistingQuery<'_> {
         .select((dsl::id, dsl::source, dsl::delivery_key, dsl::body_sha256))
 }
 
-/// The Postgres form of `existing_query`, as raw SQL because diesel never caches raw SQL as a
-/// prepared statement: Postgres then plans it with the values each time. Cached, its generic
-/// plan was settled while the table was nearly empty, walked the `(source, id)` index and
-/// filtered every row of the source, and stayed until autovacuum first analyzed the table
-/// (docs/performance.md, "Targets").
+/// The Postgres form of `existing_query`, by the digest its unique index holds. Raw SQL because
+/// diesel never caches raw SQL as a prepared statement: Postgres then plans it with the values
+/// each time. Cached, its generic plan was settled while the table was nearly empty, walked the
+/// `(source, id)` index and filtered every row of the source, and stayed until autovacuum first
+/// analyzed the table (docs/performance.md, "Targets").
 fn existing_rows_pg(
     missing: &[DeliveryKey],
 ) -> diesel::query_builder::BoxedSqlQuery<'_, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
-    use diesel::sql_types::{Array, Text};
-    let (sources, keys) = lookup_columns(missing);
+    use diesel::sql_types::{Array, Binary};
+    let digests: Vec<Vec<u8>> = missing
+        .iter()
+        .map(|(source, key)| delivery_digest(source, key).to_vec())
+        .collect();
     diesel::sql_query(
         "SELECT id, source, delivery_key, body_sha256 FROM callbacks \
-         WHERE source = ANY($1) AND delivery_key = ANY($2)",
+         WHERE delivery_digest = ANY($1)",
     )
     .into_boxed()
-    .bind::<Array<Text>, _>(sources)
-    .bind::<Array<Text>, _>(keys)
+    .bind::<Array<Binary>, _>(digests)
 }
 
 #[derive(diesel::QueryableByName)]

@@ -6,6 +6,7 @@ mod batch_plan;
 pub mod callbacks;
 pub mod check_page;
 pub mod checkpoint;
+mod delivery_digest;
 mod error;
 pub mod feed;
 pub mod history_page;

@@ -18,12 +18,13 @@ use diesel::sql_types::{Array, BigInt, Binary, Bool, Double, Integer, Nullable, 
 use diesel::QueryResult;
 
 use super::callbacks::NewCallback;
+use super::delivery_digest::delivery_digest;
 
 /// `WITH … INSERT … SELECT … FROM unnest(…) [ON CONFLICT DO NOTHING] RETURNING id, source, key`.
 ///
 /// `C` says what a key that is already stored does: `SkipStored` leaves it out of the insert
 /// (`ON CONFLICT DO NOTHING`); `FailOnStored` fails the whole statement with a unique violation
-/// on `callbacks_source_delivery_key_key`, and in exchange spares the database a search of the
+/// on `callbacks_delivery_digest_key`, and in exchange spares the database a search of the
 /// unique index per row before its insert (see batch_insert.rs for when each is used). The two
 /// are distinct types so that each has a prepared statement of its own.
 ///
@@ -44,6 +45,7 @@ pub struct PgBulkInsert<'a, C> {
     pause_secs: f64,
     source: Vec<&'a str>,
     delivery_key: Vec<&'a str>,
+    delivery_digest: Vec<Vec<u8>>,
     callback_id: Vec<&'a str>,
     event: Vec<&'a str>,
     workflow_name: Vec<Option<&'a str>>,
@@ -65,10 +67,10 @@ pub struct PgBulkInsert<'a, C> {
     content_type: Vec<Option<&'a str>>,
 }
 
-const COLUMNS: &str = "source, delivery_key, callback_id, event, workflow_name, status, \
-     error_message, sent_at, body, body_sha256, preview, payload_size, signature_verdict, \
-     signature_scheme, signature_header, secret_label, verified_at, received_at, remote_addr, \
-     user_agent, content_type";
+const COLUMNS: &str = "source, delivery_key, delivery_digest, callback_id, event, \
+     workflow_name, status, error_message, sent_at, body, body_sha256, preview, payload_size, \
+     signature_verdict, signature_scheme, signature_header, secret_label, verified_at, \
+     received_at, remote_addr, user_agent, content_type";
 
 /// What the insert does with a key that is already stored.
 pub trait OnStoredKey: Send + 'static {
@@ -83,7 +85,7 @@ pub struct SkipStored;
 pub struct FailOnStored;
 
 impl OnStoredKey for SkipStored {
-    const CLAUSE: &'static str = " ON CONFLICT (source, delivery_key) DO NOTHING ";
+    const CLAUSE: &'static str = " ON CONFLICT (delivery_digest) DO NOTHING ";
 }
 
 impl OnStoredKey for FailOnStored {
@@ -107,6 +109,9 @@ impl<'a, C: OnStoredKey> PgBulkInsert<'a, C> {
             pause_secs: pause.map_or(0.0, |p| p.as_secs_f64()),
             source: column(rows, |r| r.source.as_str()),
             delivery_key: column(rows, |r| r.delivery_key.as_str()),
+            delivery_digest: column(rows, |r| {
+                delivery_digest(&r.source, &r.delivery_key).to_vec()
+            }),
             callback_id: column(rows, |r| r.callback_id.as_str()),
             event: column(rows, |r| r.event.as_str()),
             workflow_name: column(rows, |r| r.workflow_name.as_deref()),
@@ -152,6 +157,8 @@ impl<C: OnStoredKey> QueryFragment<Pg> for PgBulkInsert<'_, C> {
         out.push_bind_param::<Array<Text>, _>(&self.source)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.delivery_key)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Binary>, _>(&self.delivery_digest)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.callback_id)?;
         out.push_sql(", ");

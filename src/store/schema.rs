@@ -1,4 +1,6 @@
-//! One schema for both backends: only portable column types (see migrations/).
+//! One schema for both backends: only portable column types (see migrations/). Postgres's
+//! `callbacks` has one more column, `delivery_digest`, its idempotency key: only the Postgres
+//! batch insert writes it and only the duplicate lookup reads it (store/delivery_digest.rs).
 
 diesel::table! {
     callbacks (id) {

@@ -8,11 +8,15 @@ use diesel_async::RunQueryDsl;
 
 use super::{Db, StoreError};
 
-const PG_CALLBACKS: &str = "INSERT INTO callbacks (source, delivery_key, callback_id, event, \
-    workflow_name, status, error_message, sent_at, body, body_sha256, preview, payload_size, \
-    signature_verdict, signature_scheme, signature_header, secret_label, verified_at, received_at, \
-    remote_addr, user_agent, content_type) \
-    SELECT 'llm-callback', 'bench-' || g, 'job-' || (g / 3), \
+/// `delivery_digest` as Hookbox computes it (src/store/delivery_digest.rs).
+const PG_CALLBACKS: &str = "INSERT INTO callbacks (source, delivery_key, delivery_digest, \
+    callback_id, event, workflow_name, status, error_message, sent_at, body, body_sha256, \
+    preview, payload_size, signature_verdict, signature_scheme, signature_header, secret_label, \
+    verified_at, received_at, remote_addr, user_agent, content_type) \
+    SELECT 'llm-callback', 'bench-' || g, \
+      sha256(convert_to('llm-callback', 'UTF8') || '\\x00'::bytea \
+        || convert_to('bench-' || g, 'UTF8')), \
+      'job-' || (g / 3), \
       CASE WHEN g % 10 = 0 THEN 'workflow.failed' ELSE 'workflow.completed' END, \
       'flow-' || (g % 7), CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END, \
       CASE WHEN g % 10 = 0 THEN 'model timeout after 30s' END, now() AT TIME ZONE 'UTC', \

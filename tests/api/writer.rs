@@ -329,6 +329,91 @@ async fn a_batch_whose_plain_insert_meets_a_stored_key_is_written_again_losing_n
     assert_eq!(writer.stats().rewritten, 1);
 }
 
+/// Postgres keys idempotency on a digest (migration 000006) that the migration backfills and
+/// the seed computes in SQL, and Hookbox in Rust: rows written either way must still be found
+/// by a redelivery through the writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_from_before_the_digest_migration_and_from_the_seed_are_found_by_redeliveries() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    migrate::run_pending(&test_db.url)
+        .await
+        .expect("migrations run");
+    revert_last_migration(&test_db).await;
+    let mut conn = test_db.postgres_connection().await;
+    let stored_before = insert_without_digest(&mut conn, "wid:before").await;
+    let again = insert_without_digest(&mut conn, "wid:before").await;
+    assert!(
+        again.is_err(),
+        "the reverted schema is unique on (source, delivery_key) again"
+    );
+    let stored_before = stored_before.expect("stored before the migration");
+
+    let (db, writer) = start_writer(&test_db).await;
+    let redelivered = writer.store(delivery("wid:before", "{}")).await.unwrap();
+    assert_eq!(
+        (redelivered.id, redelivered.duplicate),
+        (stored_before, true)
+    );
+    assert!(!redelivered.body_differs);
+
+    hookbox::store::seed::callbacks(&db, 1, 2).await.unwrap();
+    let seeded = writer.store(delivery("bench-2", "{}")).await.unwrap();
+    assert!(
+        seeded.duplicate,
+        "the seed's digest is Hookbox's: {seeded:?}"
+    );
+    let new = writer.store(delivery("wid:after", "{}")).await.unwrap();
+    assert!(!new.duplicate);
+    assert_eq!(
+        callbacks::count(&db).await.unwrap(),
+        4,
+        "before, two seeded, after"
+    );
+}
+
+async fn revert_last_migration(test_db: &TestDb) {
+    use diesel::Connection;
+    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+    use diesel_migrations::MigrationHarness;
+    let hookbox::store::DatabaseUrl::Postgres(url) = test_db.url.clone() else {
+        panic!("a Postgres test database");
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut conn =
+            AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).expect("connects");
+        conn.revert_last_migration(migrate::POSTGRES)
+            .expect("the last migration reverts");
+    })
+    .await
+    .expect("the revert ran");
+}
+
+/// A row as the schema before migration 000006 stores it, without `delivery_digest`.
+async fn insert_without_digest(
+    conn: &mut AsyncPgConnection,
+    delivery_key: &str,
+) -> Result<i64, diesel::result::Error> {
+    #[derive(diesel::QueryableByName)]
+    struct Inserted {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    diesel::sql_query(
+        "INSERT INTO callbacks (source, delivery_key, callback_id, event, body, body_sha256, \
+         preview, payload_size, signature_verdict, signature_scheme, signature_header, \
+         secret_label, verified_at, received_at) \
+         VALUES ('llm-callback', $1, 'job', 'workflow.completed', '{}', $2, '{}', 2, \
+         'verified', 'hmac-sha256', 'sha256=00', 'primary', now(), now()) RETURNING id",
+    )
+    .bind::<diesel::sql_types::Text, _>(delivery_key)
+    .bind::<diesel::sql_types::Text, _>(hex::encode(Sha256::digest(b"{}")))
+    .get_result::<Inserted>(conn)
+    .await
+    .map(|row| row.id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_two_batches_waiting_the_writer_takes_no_more_and_the_full_queue_refuses_more() {
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
