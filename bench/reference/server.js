@@ -127,8 +127,8 @@ function serve() {
     try {
       const inserted = await pool.query(INSERT, [
         'llm-callback', key, digest, jobId, event, payload.workflow_name ?? null,
-        payload.status ?? null, payload.error_message ?? null, raw, bodySha, raw.toString('utf8', 0, 200), raw.length,
-        header, new Date(), receivedAt, req.ip, req.headers['user-agent'] ?? null,
+        payload.status ?? null, payload.error_message ?? null, raw, bodySha,
+        raw.toString('utf8', 0, 200), raw.length, header, new Date(), receivedAt, req.ip, req.headers['user-agent'] ?? null,
         req.headers['content-type'] ?? null,
       ]);
       if (inserted.rows.length === 1) {

@@ -340,7 +340,7 @@ async fn rows_from_before_the_digest_migration_and_from_the_seed_are_found_by_re
     migrate::run_pending(&test_db.url)
         .await
         .expect("migrations run");
-    revert_last_migration(&test_db).await;
+    revert_to_before_the_digest(&test_db).await;
     let mut conn = test_db.postgres_connection().await;
     let stored_before = insert_without_digest(&mut conn, "wid:before").await;
     let again = insert_without_digest(&mut conn, "wid:before").await;
@@ -373,18 +373,34 @@ async fn rows_from_before_the_digest_migration_and_from_the_seed_are_found_by_re
     );
 }
 
-async fn revert_last_migration(test_db: &TestDb) {
+/// Reverts migration 000006 and every migration after it.
+async fn revert_to_before_the_digest(test_db: &TestDb) {
     use diesel::Connection;
     use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
     use diesel_migrations::MigrationHarness;
+    const DIGEST_MIGRATION: &str = "20261206000006";
     let hookbox::store::DatabaseUrl::Postgres(url) = test_db.url.clone() else {
         panic!("a Postgres test database");
     };
     tokio::task::spawn_blocking(move || {
         let mut conn =
             AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).expect("connects");
-        conn.revert_last_migration(migrate::POSTGRES)
-            .expect("the last migration reverts");
+        let digest_is_applied = |conn: &mut AsyncConnectionWrapper<AsyncPgConnection>| {
+            let applied = conn
+                .applied_migrations()
+                .expect("lists the applied migrations");
+            applied
+                .iter()
+                .any(|version| version.to_string() == DIGEST_MIGRATION)
+        };
+        assert!(
+            digest_is_applied(&mut conn),
+            "{DIGEST_MIGRATION} is applied first"
+        );
+        while digest_is_applied(&mut conn) {
+            conn.revert_last_migration(migrate::POSTGRES)
+                .expect("the migration reverts");
+        }
     })
     .await
     .expect("the revert ran");

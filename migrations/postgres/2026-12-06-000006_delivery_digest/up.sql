@@ -1,9 +1,10 @@
 -- Idempotency is now enforced on a 32-byte digest of (source, delivery_key) instead of on the
 -- two text columns. Keys derived from content are random (`sha256:<hex>`), so every insert
 -- lands on a random leaf page of this index: after each checkpoint Postgres writes each leaf
--- page it touches again as a full-page image. With ~90-byte text entries the index was three
--- times the primary key's size and, in a long run at full speed, the source of nearly every
--- full-page image in the WAL; 32-byte entries halve its pages (docs/performance.md, "Targets").
+-- page it touches again as a full-page image. With ~90-byte text entries the index was six to
+-- seven times the primary key's size and, in a long run at full speed, the source of nearly
+-- every full-page image in the WAL; 32-byte entries halve its pages (docs/performance.md, the
+-- results of 2026-12-06).
 --
 -- The digest is SHA-256 over the UTF-8 bytes of source, one NUL byte, and the UTF-8 bytes of
 -- delivery_key (Postgres text never holds NUL, so the split is unambiguous). Hookbox computes
