@@ -273,9 +273,9 @@ fn existing_rows_pg(
     missing: &[DeliveryKey],
 ) -> diesel::query_builder::BoxedSqlQuery<'_, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
     use diesel::sql_types::{Array, Binary};
-    let digests: Vec<Vec<u8>> = missing
+    let digests: Vec<[u8; 32]> = missing
         .iter()
-        .map(|(source, key)| delivery_digest(source, key).to_vec())
+        .map(|(source, key)| delivery_digest(source, key))
         .collect();
     diesel::sql_query(
         "SELECT id, source, delivery_key, body_sha256 FROM callbacks \

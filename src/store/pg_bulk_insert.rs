@@ -45,7 +45,7 @@ pub struct PgBulkInsert<'a, C> {
     pause_secs: f64,
     source: Vec<&'a str>,
     delivery_key: Vec<&'a str>,
-    delivery_digest: Vec<Vec<u8>>,
+    delivery_digest: Vec<[u8; 32]>,
     callback_id: Vec<&'a str>,
     event: Vec<&'a str>,
     workflow_name: Vec<Option<&'a str>>,
@@ -109,9 +109,7 @@ impl<'a, C: OnStoredKey> PgBulkInsert<'a, C> {
             pause_secs: pause.map_or(0.0, |p| p.as_secs_f64()),
             source: column(rows, |r| r.source.as_str()),
             delivery_key: column(rows, |r| r.delivery_key.as_str()),
-            delivery_digest: column(rows, |r| {
-                delivery_digest(&r.source, &r.delivery_key).to_vec()
-            }),
+            delivery_digest: column(rows, |r| delivery_digest(&r.source, &r.delivery_key)),
             callback_id: column(rows, |r| r.callback_id.as_str()),
             event: column(rows, |r| r.event.as_str()),
             workflow_name: column(rows, |r| r.workflow_name.as_deref()),

@@ -12,7 +12,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use hookbox::store::feed::{self, HistoryFilter};
 use hookbox::store::history_page::page_rows;
-use hookbox::store::{migrate, seed, Db, PoolSettings};
+use hookbox::store::{seed, Db, PoolSettings};
 
 use crate::helpers::{Backend, TestDb};
 
@@ -55,9 +55,7 @@ async fn a_history_page_reads_its_rows_with_a_bitmap_heap_scan_on_postgres() {
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
         return;
     };
-    migrate::run_pending(&test_db.url)
-        .await
-        .expect("migrations run");
+    test_db.migrate().await;
     let db = Db::connect(
         &test_db.url,
         &PoolSettings {

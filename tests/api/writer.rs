@@ -45,9 +45,7 @@ async fn start_writer(test_db: &TestDb) -> (Db, CallbackWriter) {
 }
 
 async fn start_writer_with(test_db: &TestDb, limits: BatchLimits) -> (Db, CallbackWriter) {
-    migrate::run_pending(&test_db.url)
-        .await
-        .expect("migrations run");
+    test_db.migrate().await;
     let settings = PoolSettings {
         max_connections: 2,
         acquire_timeout: Duration::from_secs(5),
@@ -337,9 +335,7 @@ async fn rows_from_before_the_digest_migration_and_from_the_seed_are_found_by_re
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
         return;
     };
-    migrate::run_pending(&test_db.url)
-        .await
-        .expect("migrations run");
+    test_db.migrate().await;
     revert_to_before_the_digest(&test_db).await;
     let mut conn = test_db.postgres_connection().await;
     let stored_before = insert_without_digest(&mut conn, "wid:before").await;
@@ -350,6 +346,7 @@ async fn rows_from_before_the_digest_migration_and_from_the_seed_are_found_by_re
     );
     let stored_before = stored_before.expect("stored before the migration");
 
+    // Migrates again: 000006 backfills the digest of the row stored before it.
     let (db, writer) = start_writer(&test_db).await;
     let redelivered = writer.store(delivery("wid:before", "{}")).await.unwrap();
     assert_eq!(

@@ -85,6 +85,13 @@ impl TestDb {
         }
     }
 
+    /// Applies every migration, as the server does at start.
+    pub async fn migrate(&self) {
+        hookbox::store::migrate::run_pending(&self.url)
+            .await
+            .expect("migrations run");
+    }
+
     /// The same database, reached through another host:port (a proxy).
     pub fn url_via(&self, port: u16) -> DatabaseUrl {
         let admin = postgres_admin_url();
