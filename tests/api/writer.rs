@@ -285,6 +285,48 @@ async fn one_row_the_database_refuses_fails_alone_and_in_batch_duplicates_stay_d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_byte_limit_ends_a_batch_before_the_row_limit_and_a_body_over_it_goes_alone() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    // Three bodies of 1,000 bytes fill a hold (3,000 >= 2,500); the row limit stays far away.
+    let limits = BatchLimits {
+        max_bytes: 2_500,
+        ..BatchLimits::default()
+    };
+    let (db, writer) = start_writer_with(&test_db, limits).await;
+    let mut lock = OrderLockHolder::take(&test_db).await;
+    let blockers = block_writer(&mut lock, &writer).await;
+    let body = |len: usize| format!("{{\"pad\":\"{}\"}}", "x".repeat(len - 10));
+    let sizes = [1_000, 1_000, 1_000, 3_000, 1_000, 1_000, 1_000];
+    let mut queued = Vec::new();
+    for (n, size) in sizes.into_iter().enumerate() {
+        let callback = delivery(&format!("sized {n}"), &body(size));
+        assert_eq!(callback.body.len(), size);
+        queued.push(store_in_background(&writer, callback));
+        // One at a time, so that they queue in this order.
+        while writer.queued() < n + 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    lock.release().await;
+    for answer in blockers.into_iter().chain(queued) {
+        assert!(!answer.await.unwrap().unwrap().duplicate);
+    }
+    assert_eq!(callbacks::count(&db).await.unwrap(), 9);
+    let stats = writer.stats();
+    assert_eq!(
+        stats.largest_batch, 3,
+        "batches end at the byte limit, not at 256 rows: {stats:?}"
+    );
+    assert_eq!(
+        (stats.batches, stats.rows),
+        (5, 9),
+        "the two blockers, then 3 + 1 (the body over the limit, alone) + 3: {stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_whose_plain_insert_meets_a_stored_key_is_written_again_losing_nothing() {
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
         return;
