@@ -230,7 +230,8 @@ pub struct ServeArgs {
     /// Threads of the runtime beside the HTTP workers, which runs the callback writer, the
     /// database connections it opens and the background jobs [default: the number of CPU
     /// cores]. With 1 the writer and its connections wake each other on one thread: a lone
-    /// sender is answered sooner, many concurrent senders a little slower (docs/performance.md).
+    /// sender is answered sooner; many concurrent senders measured a little slower on some
+    /// VMs, a little faster on others (docs/performance.md).
     #[arg(long, env = "HOOKBOX_RUNTIME_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub runtime_threads: Option<u16>,
     /// Seconds a sender has to deliver the whole body before the request is answered 408.
