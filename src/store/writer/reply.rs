@@ -44,6 +44,12 @@ pub(super) fn channel() -> (Reply, ReplyWait) {
 /// Answers each reply and wakes, per thread the requests were made on, one waiting request,
 /// which wakes the rest of its thread's (see the module comment).
 pub(super) fn deliver(answers: impl IntoIterator<Item = (Reply, Answer)>) {
+    wake_leaders(fill_in(answers));
+}
+
+/// Puts every answer in its slot; returns, per thread, the waiting request to wake first and
+/// the others of that thread that wait.
+fn fill_in(answers: impl IntoIterator<Item = (Reply, Answer)>) -> Vec<ThreadWakeUps> {
     let mut threads: Vec<ThreadWakeUps> = Vec::new();
     for (reply, answer) in answers {
         let thread = reply.thread;
@@ -59,6 +65,13 @@ pub(super) fn deliver(answers: impl IntoIterator<Item = (Reply, Answer)>) {
             }),
         }
     }
+    threads
+}
+
+/// Wakes each thread's leader, which wakes the others when it runs; a leader that already ran
+/// (woken for another reason after its answer was filled in) would never do so, so the others
+/// of its thread are woken here.
+fn wake_leaders(threads: Vec<ThreadWakeUps>) {
     for ThreadWakeUps {
         leader: (slot, waker),
         others,
@@ -323,6 +336,30 @@ mod tests {
             .expect_err("a leader that has its answer leads no one");
         assert_eq!(given_back.len(), 1, "the other request's waker comes back");
         assert_eq!(other.woken(), 0, "and is left to the writer to wake");
+    }
+
+    #[test]
+    fn when_the_leader_ran_before_it_was_made_leader_the_writer_wakes_the_others() {
+        let (first, mut first_wait) = channel();
+        let (second, mut second_wait) = channel();
+        let (_, first_counter) = poll_once(&mut first_wait);
+        let (_, second_counter) = poll_once(&mut second_wait);
+
+        let threads = fill_in([(first, outcome(1)), (second, outcome(2))]);
+        // The first request runs between getting its answer and being made leader.
+        assert_eq!(answered_id(poll_once(&mut first_wait).0), 1);
+        wake_leaders(threads);
+        assert_eq!(
+            second_counter.woken(),
+            1,
+            "the other request is woken by the writer, not left waiting"
+        );
+        assert_eq!(
+            first_counter.woken(),
+            0,
+            "the leader has its answer already"
+        );
+        assert_eq!(answered_id(poll_once(&mut second_wait).0), 2);
     }
 
     #[test]
