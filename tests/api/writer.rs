@@ -185,6 +185,24 @@ fn store_in_background(writer: &CallbackWriter, callback: NewCallback) -> Answer
     tokio::spawn(async move { writer.store(callback).await })
 }
 
+/// Waits until at least `count` deliveries wait in `writer`'s queue.
+async fn until_queued(writer: &CallbackWriter, count: usize) {
+    while writer.queued() < count {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Stores `deliveries` in the background one after the other, each queued before the next is
+/// sent, so that they wait in `writer`'s queue in this order (while the writer takes none).
+async fn queue_in_order(writer: &CallbackWriter, deliveries: Vec<NewCallback>) -> Vec<Answer> {
+    let mut answers = Vec::new();
+    for (n, callback) in deliveries.into_iter().enumerate() {
+        answers.push(store_in_background(writer, callback));
+        until_queued(writer, n + 1).await;
+    }
+    answers
+}
+
 /// Sends one blocker delivery after another until `writer` has two batches on its way (its
 /// most): the first waits for the order lock `lock` holds, the second behind it on the writer's
 /// connection. Until `lock` is released, the writer takes nothing more from its queue.
@@ -227,9 +245,7 @@ async fn store_as_one_batch(
         .into_iter()
         .map(|d| store_in_background(writer, d))
         .collect();
-    while writer.queued() < count {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_queued(writer, count).await;
     lock.release().await;
     for blocker in blockers {
         assert!(!blocker.await.unwrap().unwrap().duplicate);
@@ -299,16 +315,16 @@ async fn the_byte_limit_ends_a_batch_before_the_row_limit_and_a_body_over_it_goe
     let blockers = block_writer(&mut lock, &writer).await;
     let body = |len: usize| format!("{{\"pad\":\"{}\"}}", "x".repeat(len - 10));
     let sizes = [1_000, 1_000, 1_000, 3_000, 1_000, 1_000, 1_000];
-    let mut queued = Vec::new();
-    for (n, size) in sizes.into_iter().enumerate() {
-        let callback = delivery(&format!("sized {n}"), &body(size));
-        assert_eq!(callback.body.len(), size);
-        queued.push(store_in_background(&writer, callback));
-        // One at a time, so that they queue in this order.
-        while writer.queued() < n + 1 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
+    let deliveries = sizes
+        .into_iter()
+        .enumerate()
+        .map(|(n, size)| {
+            let callback = delivery(&format!("sized {n}"), &body(size));
+            assert_eq!(callback.body.len(), size);
+            callback
+        })
+        .collect();
+    let queued = queue_in_order(&writer, deliveries).await;
     lock.release().await;
     for answer in blockers.into_iter().chain(queued) {
         assert!(!answer.await.unwrap().unwrap().duplicate);
@@ -485,15 +501,10 @@ async fn with_two_batches_waiting_the_writer_takes_no_more_and_the_full_queue_re
     let mut accepted = block_writer(&mut lock, &writer).await;
     // The queue's capacity, and no more: no third batch may join the two on their way, so the
     // writer leaves arrivals in the queue.
-    for n in 0..2 {
-        accepted.push(store_in_background(
-            &writer,
-            delivery(&format!("held {n}"), "{}"),
-        ));
-        while writer.queued() < n + 1 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
+    let held = (0..2)
+        .map(|n| delivery(&format!("held {n}"), "{}"))
+        .collect();
+    accepted.extend(queue_in_order(&writer, held).await);
     // A writer that drained the queue would take this one in, and its answer would wait for
     // the lock: the timeout turns that hang into a failure.
     let refused = tokio::time::timeout(
@@ -552,9 +563,7 @@ async fn when_the_writers_connection_is_cut_under_two_batches_the_next_batch_is_
         .into_iter()
         .map(|key| store_in_background(&writer, delivery(key, "{}")))
         .collect();
-    while writer.queued() < next.len() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_queued(&writer, next.len()).await;
     // Both batches on their way fail. The first to be answered lets the held deliveries go
     // while the other still holds the dead connection: they must not be sent on it.
     lock.terminate_the_waiting_writer().await;

@@ -254,6 +254,14 @@ mod tests {
         (polled, counter)
     }
 
+    /// A request that has polled once and waits; the counter counts its wake-ups.
+    fn waiting_request() -> (Reply, ReplyWait, Arc<Counting>) {
+        let (reply, mut wait) = channel();
+        let (polled, counter) = poll_once(&mut wait);
+        assert!(polled.is_pending());
+        (reply, wait, counter)
+    }
+
     fn answered_id(polled: Poll<Result<Answer, WriterGone>>) -> i64 {
         match polled {
             Poll::Ready(Ok(Ok(outcome))) => outcome.id,
@@ -310,10 +318,8 @@ mod tests {
 
     #[test]
     fn a_leader_that_stopped_waiting_still_wakes_the_others() {
-        let (first, mut first_wait) = channel();
-        let (second, mut second_wait) = channel();
-        let (_, first_counter) = poll_once(&mut first_wait);
-        let (_, second_counter) = poll_once(&mut second_wait);
+        let (first, first_wait, first_counter) = waiting_request();
+        let (second, mut second_wait, second_counter) = waiting_request();
 
         deliver([(first, outcome(1)), (second, outcome(2))]);
         assert_eq!((first_counter.woken(), second_counter.woken()), (1, 0));
@@ -340,10 +346,8 @@ mod tests {
 
     #[test]
     fn when_the_leader_ran_before_it_was_made_leader_the_writer_wakes_the_others() {
-        let (first, mut first_wait) = channel();
-        let (second, mut second_wait) = channel();
-        let (_, first_counter) = poll_once(&mut first_wait);
-        let (_, second_counter) = poll_once(&mut second_wait);
+        let (first, mut first_wait, first_counter) = waiting_request();
+        let (second, mut second_wait, second_counter) = waiting_request();
 
         let threads = fill_in([(first, outcome(1)), (second, outcome(2))]);
         // The first request runs between getting its answer and being made leader.
@@ -365,8 +369,7 @@ mod tests {
     #[test]
     fn a_request_gone_before_the_answer_is_skipped_as_leader() {
         let (first, first_wait) = channel();
-        let (second, mut second_wait) = channel();
-        let (_, second_counter) = poll_once(&mut second_wait);
+        let (second, mut second_wait, second_counter) = waiting_request();
         drop(first_wait);
 
         deliver([(first, outcome(1)), (second, outcome(2))]);
