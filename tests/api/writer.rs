@@ -203,10 +203,12 @@ async fn queue_in_order(writer: &CallbackWriter, deliveries: Vec<NewCallback>) -
     answers
 }
 
-/// Sends one blocker delivery after another until `writer` has two batches on its way (its
-/// most): the first waits for the order lock `lock` holds, the second behind it on the writer's
-/// connection. Until `lock` is released, the writer takes nothing more from its queue.
-async fn block_writer(lock: &mut OrderLockHolder, writer: &CallbackWriter) -> Vec<Answer> {
+/// Takes the order lock, then sends one blocker delivery after another until `writer` has two
+/// batches on its way (its most): the first waits for the lock, the second behind it on the
+/// writer's connection. Until the returned lock is released, the writer takes nothing more from
+/// its queue. Returns the lock and the blockers' answers.
+async fn block_writer(test_db: &TestDb, writer: &CallbackWriter) -> (OrderLockHolder, Vec<Answer>) {
+    let mut lock = OrderLockHolder::take(test_db).await;
     let mut blockers = Vec::new();
     for on_their_way in 1..=2 {
         blockers.push(store_in_background(
@@ -227,7 +229,25 @@ async fn block_writer(lock: &mut OrderLockHolder, writer: &CallbackWriter) -> Ve
         1,
         "the second batch waits behind the first on the writer's one connection"
     );
-    blockers
+    (lock, blockers)
+}
+
+/// Releases the lock `block_writer` took, checks that both blockers were stored as new, and
+/// returns the answers of the deliveries `queued` behind them, in order.
+async fn release_blocked_writer(
+    lock: OrderLockHolder,
+    blockers: Vec<Answer>,
+    queued: Vec<Answer>,
+) -> Vec<Result<StoreOutcome, StoreError>> {
+    lock.release().await;
+    for blocker in blockers {
+        assert!(!blocker.await.unwrap().unwrap().duplicate);
+    }
+    let mut answers = Vec::new();
+    for answer in queued {
+        answers.push(answer.await.unwrap());
+    }
+    answers
 }
 
 /// Makes `deliveries` one batch of `writer`: while two batches are on their way (the writer's
@@ -238,23 +258,14 @@ async fn store_as_one_batch(
     writer: &CallbackWriter,
     deliveries: Vec<NewCallback>,
 ) -> Vec<Result<StoreOutcome, StoreError>> {
-    let mut lock = OrderLockHolder::take(test_db).await;
-    let blockers = block_writer(&mut lock, writer).await;
+    let (lock, blockers) = block_writer(test_db, writer).await;
     let count = deliveries.len();
     let queued: Vec<Answer> = deliveries
         .into_iter()
         .map(|d| store_in_background(writer, d))
         .collect();
     until_queued(writer, count).await;
-    lock.release().await;
-    for blocker in blockers {
-        assert!(!blocker.await.unwrap().unwrap().duplicate);
-    }
-    let mut answers = Vec::new();
-    for answer in queued {
-        answers.push(answer.await.unwrap());
-    }
-    answers
+    release_blocked_writer(lock, blockers, queued).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,8 +322,7 @@ async fn the_byte_limit_ends_a_batch_before_the_row_limit_and_a_body_over_it_goe
         ..BatchLimits::default()
     };
     let (db, writer) = start_writer_with(&test_db, limits).await;
-    let mut lock = OrderLockHolder::take(&test_db).await;
-    let blockers = block_writer(&mut lock, &writer).await;
+    let (lock, blockers) = block_writer(&test_db, &writer).await;
     let body = |len: usize| format!("{{\"pad\":\"{}\"}}", "x".repeat(len - 10));
     let sizes = [1_000, 1_000, 1_000, 3_000, 1_000, 1_000, 1_000];
     let deliveries = sizes
@@ -325,9 +335,8 @@ async fn the_byte_limit_ends_a_batch_before_the_row_limit_and_a_body_over_it_goe
         })
         .collect();
     let queued = queue_in_order(&writer, deliveries).await;
-    lock.release().await;
-    for answer in blockers.into_iter().chain(queued) {
-        assert!(!answer.await.unwrap().unwrap().duplicate);
+    for answer in release_blocked_writer(lock, blockers, queued).await {
+        assert!(!answer.unwrap().duplicate);
     }
     assert_eq!(callbacks::count(&db).await.unwrap(), 9);
     let stats = writer.stats();
@@ -497,8 +506,7 @@ async fn with_two_batches_waiting_the_writer_takes_no_more_and_the_full_queue_re
         ..BatchLimits::default()
     };
     let (db, writer) = start_writer_with(&test_db, limits).await;
-    let mut lock = OrderLockHolder::take(&test_db).await;
-    let mut accepted = block_writer(&mut lock, &writer).await;
+    let (lock, mut accepted) = block_writer(&test_db, &writer).await;
     // The queue's capacity, and no more: no third batch may join the two on their way, so the
     // writer leaves arrivals in the queue.
     let held = (0..2)
@@ -557,8 +565,7 @@ async fn when_the_writers_connection_is_cut_under_two_batches_the_next_batch_is_
         return;
     };
     let (db, writer) = start_writer(&test_db).await;
-    let mut lock = OrderLockHolder::take(&test_db).await;
-    let blockers = block_writer(&mut lock, &writer).await;
+    let (mut lock, blockers) = block_writer(&test_db, &writer).await;
     let next: Vec<Answer> = ["next 1", "next 2"]
         .into_iter()
         .map(|key| store_in_background(&writer, delivery(key, "{}")))
