@@ -16,6 +16,21 @@ pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 /// instances starting together migrate one after the other.
 const MIGRATION_LOCK_KEY: i64 = 0x486f_6f6b_626f_7801;
 
+/// A `CREATE INDEX CONCURRENTLY` that is interrupted (the process or the server stops) leaves
+/// an invalid index behind that Postgres keeps maintaining but never uses, and the migration's
+/// `IF NOT EXISTS` would take it for done. Postgres will not drop it in the migration that
+/// builds it (that statement must run alone), so it is dropped here, before the migrations run
+/// again. Under the migration lock no other runner can be building it; an orphaned build whose
+/// client is gone still holds that lock until it ends.
+const DROP_INTERRUPTED_INDEX_BUILDS: &str = "DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_index
+                WHERE indexrelid = to_regclass('callbacks_delivery_digest_key')
+                  AND NOT indisvalid) THEN
+        DROP INDEX callbacks_delivery_digest_key;
+    END IF;
+END $$";
+
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
     #[error("cannot connect to {url}: {source}")]
@@ -54,7 +69,10 @@ fn run_blocking(url: &DatabaseUrl) -> Result<Vec<String>, MigrationError> {
                 .map_err(connect_error)?;
             conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
                 .map_err(run_error)?;
-            let applied = apply(&mut conn, POSTGRES);
+            let applied = conn
+                .batch_execute(DROP_INTERRUPTED_INDEX_BUILDS)
+                .map_err(run_error)
+                .and_then(|()| apply(&mut conn, POSTGRES));
             let unlocked = conn
                 .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
                 .map_err(run_error);

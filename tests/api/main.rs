@@ -10,6 +10,7 @@ mod dashboard_flow;
 mod dashboard_rejected;
 mod dashboard_serving;
 mod dashboard_xss;
+mod digest_migration;
 mod helpers;
 mod history_reads;
 mod ingest;

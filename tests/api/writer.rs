@@ -8,12 +8,12 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::future::join_all;
 use hookbox::store::callbacks::{self, NewCallback};
 use hookbox::store::writer::{BatchLimits, CallbackWriter, StoreOutcome};
-use hookbox::store::{migrate, Db, PoolSettings, StoreError, CALLBACK_ORDER_LOCK};
+use hookbox::store::{Db, PoolSettings, StoreError, CALLBACK_ORDER_LOCK};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{eventually, on_both_backends, Backend, TestDb};
 
-fn delivery(key: &str, body: &str) -> NewCallback {
+pub(crate) fn delivery(key: &str, body: &str) -> NewCallback {
     let now = Utc::now().naive_utc();
     NewCallback {
         source: "llm-callback".into(),
@@ -40,7 +40,7 @@ fn delivery(key: &str, body: &str) -> NewCallback {
     }
 }
 
-async fn start_writer(test_db: &TestDb) -> (Db, CallbackWriter) {
+pub(crate) async fn start_writer(test_db: &TestDb) -> (Db, CallbackWriter) {
     start_writer_with(test_db, BatchLimits::default()).await
 }
 
@@ -392,106 +392,6 @@ async fn a_batch_whose_plain_insert_meets_a_stored_key_is_written_again_losing_n
     let again = writer.store(delivery("stored", "{}")).await.unwrap();
     assert_eq!((again.id, again.duplicate), (stored.id, true));
     assert_eq!(writer.stats().rewritten, 1);
-}
-
-/// Postgres keys idempotency on a digest (migration 000006) that the migration backfills and
-/// the seed computes in SQL, and Hookbox in Rust: rows written either way must still be found
-/// by a redelivery through the writer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rows_from_before_the_digest_migration_and_from_the_seed_are_found_by_redeliveries() {
-    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
-        return;
-    };
-    test_db.migrate().await;
-    revert_to_before_the_digest(&test_db).await;
-    let mut conn = test_db.postgres_connection().await;
-    let stored_before = insert_without_digest(&mut conn, "wid:before").await;
-    let again = insert_without_digest(&mut conn, "wid:before").await;
-    assert!(
-        again.is_err(),
-        "the reverted schema is unique on (source, delivery_key) again"
-    );
-    let stored_before = stored_before.expect("stored before the migration");
-
-    // Migrates again: 000006 backfills the digest of the row stored before it.
-    let (db, writer) = start_writer(&test_db).await;
-    let redelivered = writer.store(delivery("wid:before", "{}")).await.unwrap();
-    assert_eq!(
-        (redelivered.id, redelivered.duplicate),
-        (stored_before, true)
-    );
-    assert!(!redelivered.body_differs);
-
-    hookbox::store::seed::callbacks(&db, 1, 2).await.unwrap();
-    let seeded = writer.store(delivery("bench-2", "{}")).await.unwrap();
-    assert!(
-        seeded.duplicate,
-        "the seed's digest is Hookbox's: {seeded:?}"
-    );
-    let new = writer.store(delivery("wid:after", "{}")).await.unwrap();
-    assert!(!new.duplicate);
-    assert_eq!(
-        callbacks::count(&db).await.unwrap(),
-        4,
-        "before, two seeded, after"
-    );
-}
-
-/// Reverts migration 000006 and every migration after it.
-async fn revert_to_before_the_digest(test_db: &TestDb) {
-    use diesel::Connection;
-    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-    use diesel_migrations::MigrationHarness;
-    const DIGEST_MIGRATION: &str = "20261206000006";
-    let hookbox::store::DatabaseUrl::Postgres(url) = test_db.url.clone() else {
-        panic!("a Postgres test database");
-    };
-    tokio::task::spawn_blocking(move || {
-        let mut conn =
-            AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).expect("connects");
-        let digest_is_applied = |conn: &mut AsyncConnectionWrapper<AsyncPgConnection>| {
-            let applied = conn
-                .applied_migrations()
-                .expect("lists the applied migrations");
-            applied
-                .iter()
-                .any(|version| version.to_string() == DIGEST_MIGRATION)
-        };
-        assert!(
-            digest_is_applied(&mut conn),
-            "{DIGEST_MIGRATION} is applied first"
-        );
-        while digest_is_applied(&mut conn) {
-            conn.revert_last_migration(migrate::POSTGRES)
-                .expect("the migration reverts");
-        }
-    })
-    .await
-    .expect("the revert ran");
-}
-
-/// A row as the schema before migration 000006 stores it, without `delivery_digest`.
-async fn insert_without_digest(
-    conn: &mut AsyncPgConnection,
-    delivery_key: &str,
-) -> Result<i64, diesel::result::Error> {
-    #[derive(diesel::QueryableByName)]
-    struct Inserted {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        id: i64,
-    }
-    diesel::sql_query(
-        "INSERT INTO callbacks (source, delivery_key, callback_id, event, body, body_sha256, \
-         preview, payload_size, signature_verdict, signature_scheme, signature_header, \
-         secret_label, verified_at, received_at) \
-         VALUES ('llm-callback', $1, 'job', 'workflow.completed', '{}', $2, '{}', 2, \
-         'verified', 'hmac-sha256', 'sha256=00', 'primary', now(), now()) RETURNING id",
-    )
-    .bind::<diesel::sql_types::Text, _>(delivery_key)
-    .bind::<diesel::sql_types::Text, _>(hex::encode(Sha256::digest(b"{}")))
-    .get_result::<Inserted>(conn)
-    .await
-    .map(|row| row.id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
