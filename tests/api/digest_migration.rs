@@ -133,7 +133,7 @@ async fn the_older_version_keeps_storing_until_the_switch_and_nothing_is_missed(
     let refused = insert_as_the_older_version(&mut older, "wid:too-late").await;
     assert!(
         refused.is_err(),
-        "after the switch the older version cannot store: the column has no default"
+        "after the switch nothing fills the digest of the older version's rows"
     );
 
     let fresh = TestDb::create(Backend::Postgres).await.unwrap();
