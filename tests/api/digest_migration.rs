@@ -12,7 +12,7 @@ use diesel_migrations::MigrationHarness;
 use hookbox::store::{callbacks, migrate};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{eventually, Backend, TestDb};
 use crate::writer::{delivery, start_writer};
 
 const DIGEST_COLUMN: &str = "20261206000006";
@@ -139,6 +139,91 @@ async fn the_older_version_keeps_storing_until_the_switch_and_nothing_is_missed(
     let fresh = TestDb::create(Backend::Postgres).await.unwrap();
     fresh.migrate().await;
     assert_eq!(schema_of(&test_db).await, schema_of(&fresh).await);
+}
+
+/// 000006 and the switch (000009) need the table's exclusive lock for a moment. Behind a long
+/// transaction (a long query, a pg_dump) they ask for it 250 ms at a time and pause in between,
+/// instead of waiting in line and holding up every insert queued behind them until that
+/// transaction ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_digest_column_waits_for_a_long_transaction_without_holding_up_inserts() {
+    if let Some(test_db) = TestDb::create(Backend::Postgres).await {
+        waits_for_a_long_transaction_without_holding_up_inserts(test_db, None).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_switch_waits_for_a_long_transaction_without_holding_up_inserts() {
+    if let Some(test_db) = TestDb::create(Backend::Postgres).await {
+        waits_for_a_long_transaction_without_holding_up_inserts(test_db, Some(UNIQUE_INDEX)).await;
+    }
+}
+
+/// Migrates through `through` (if any), then runs the rest behind a long transaction.
+async fn waits_for_a_long_transaction_without_holding_up_inserts(
+    test_db: TestDb,
+    through: Option<&'static str>,
+) {
+    test_db.migrate().await;
+    revert_to_before_the_digest(&test_db).await;
+    if let Some(version) = through {
+        migrate_through(&test_db, version).await;
+    }
+    let mut long = test_db.postgres_connection().await;
+    long.batch_execute("BEGIN; SELECT count(*) FROM callbacks;")
+        .await
+        .unwrap();
+
+    let url = test_db.url.clone();
+    let migration = tokio::spawn(async move { migrate::run_pending(&url).await });
+    eventually("the migration asks for the table's lock", || async {
+        let mut conn = test_db.postgres_connection().await;
+        migration_is_waiting_for_the_lock(&mut conn).await
+    })
+    .await;
+    // Each insert would wait in line behind a migration that waited for its lock without a
+    // limit: the older version's inserts carry on meanwhile.
+    let mut older = test_db.postgres_connection().await;
+    older
+        .batch_execute("SET lock_timeout = '5s'")
+        .await
+        .unwrap();
+    let mut stored = Vec::new();
+    for n in 0..5 {
+        let key = format!("wid:meanwhile-{n}");
+        let id = insert_as_the_older_version(&mut older, &key)
+            .await
+            .expect("not held up by the waiting migration");
+        stored.push((key, id));
+    }
+    assert!(
+        !migration.is_finished(),
+        "the long transaction still holds the table"
+    );
+
+    long.batch_execute("COMMIT").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), migration)
+        .await
+        .expect("the migrations go through once the long transaction ends")
+        .unwrap()
+        .expect("the migrations run");
+    let (_db, writer) = start_writer(&test_db).await;
+    for (key, id) in stored {
+        let redelivered = writer.store(delivery(&key, "{}")).await.unwrap();
+        assert_eq!((redelivered.id, redelivered.duplicate), (id, true), "{key}");
+    }
+}
+
+async fn migration_is_waiting_for_the_lock(conn: &mut AsyncPgConnection) -> bool {
+    diesel::sql_query(
+        "SELECT count(*) AS count FROM pg_locks \
+         WHERE relation = 'callbacks'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted",
+    )
+    .get_result::<Count>(conn)
+    .await
+    .unwrap()
+    .count
+        > 0
 }
 
 /// A `CREATE INDEX CONCURRENTLY` that fails or is cut off leaves an invalid index behind; the

@@ -22,6 +22,28 @@
 --           the constraint, and the old constraint and the trigger go. From then on instances
 --           of the older version cannot store callbacks (they answer 503 and senders retry).
 -- Each step can run again after an interruption (see src/store/migrate.rs for the index).
+-- The ALTER TABLEs below need the table's exclusive lock. Asked for plainly, a request that
+-- waits (behind a long query or a pg_dump) would hold up every insert and read queued behind
+-- it for as long; so it waits at most 250 ms at a time, with a second's pause between tries,
+-- and gives up after about five minutes with an error that says why.
+SET LOCAL lock_timeout = '250ms';
+DO $$
+DECLARE
+    tries INT := 0;
+BEGIN
+    LOOP
+        BEGIN
+            LOCK TABLE callbacks IN ACCESS EXCLUSIVE MODE;
+            EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+            tries := tries + 1;
+            IF tries >= 240 THEN
+                RAISE EXCEPTION 'another transaction has held the callbacks table for five minutes (a long query or a pg_dump?): start Hookbox or run `hookbox migrate` again when it is done';
+            END IF;
+            PERFORM pg_sleep(1);
+        END;
+    END LOOP;
+END $$;
 ALTER TABLE callbacks ADD COLUMN delivery_digest BYTEA;
 ALTER TABLE callbacks ADD CONSTRAINT callbacks_delivery_digest_set
     CHECK (delivery_digest IS NOT NULL) NOT VALID;
