@@ -23,11 +23,9 @@ const UNIQUE_INDEX: &str = "20261206000008";
 /// Hookbox (which computes it in Rust) must all be found by a redelivery through the writer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_from_before_the_digest_migration_and_from_the_seed_are_found_by_redeliveries() {
-    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+    let Some(test_db) = with_the_older_schema().await else {
         return;
     };
-    test_db.migrate().await;
-    revert_to_before_the_digest(&test_db).await;
     let mut conn = test_db.postgres_connection().await;
     let stored_before = insert_as_the_older_version(&mut conn, "wid:before").await;
     let again = insert_as_the_older_version(&mut conn, "wid:before").await;
@@ -66,11 +64,9 @@ async fn rows_from_before_the_digest_migration_and_from_the_seed_are_found_by_re
 /// every row is found by the newer version, and the schema is a fresh database's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_older_version_keeps_storing_until_the_switch_and_nothing_is_missed() {
-    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+    let Some(test_db) = with_the_older_schema().await else {
         return;
     };
-    test_db.migrate().await;
-    revert_to_before_the_digest(&test_db).await;
     let mut older = test_db.postgres_connection().await;
     let early = insert_as_the_older_version(&mut older, "wid:early")
         .await
@@ -136,9 +132,7 @@ async fn the_older_version_keeps_storing_until_the_switch_and_nothing_is_missed(
         "after the switch nothing fills the digest of the older version's rows"
     );
 
-    let fresh = TestDb::create(Backend::Postgres).await.unwrap();
-    fresh.migrate().await;
-    assert_eq!(schema_of(&test_db).await, schema_of(&fresh).await);
+    assert_the_schema_of_a_fresh_database(&test_db).await;
 }
 
 /// 000006 and the switch (000009) need the table's exclusive lock for a moment. Behind a long
@@ -147,25 +141,24 @@ async fn the_older_version_keeps_storing_until_the_switch_and_nothing_is_missed(
 /// transaction ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_digest_column_waits_for_a_long_transaction_without_holding_up_inserts() {
-    if let Some(test_db) = TestDb::create(Backend::Postgres).await {
+    if let Some(test_db) = with_the_older_schema().await {
         waits_for_a_long_transaction_without_holding_up_inserts(test_db, None).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_switch_waits_for_a_long_transaction_without_holding_up_inserts() {
-    if let Some(test_db) = TestDb::create(Backend::Postgres).await {
+    if let Some(test_db) = with_the_older_schema().await {
         waits_for_a_long_transaction_without_holding_up_inserts(test_db, Some(UNIQUE_INDEX)).await;
     }
 }
 
-/// Migrates through `through` (if any), then runs the rest behind a long transaction.
+/// Migrates a database of the older schema through `through` (if any), then runs the rest
+/// behind a long transaction.
 async fn waits_for_a_long_transaction_without_holding_up_inserts(
     test_db: TestDb,
     through: Option<&'static str>,
 ) {
-    test_db.migrate().await;
-    revert_to_before_the_digest(&test_db).await;
     if let Some(version) = through {
         migrate_through(&test_db, version).await;
     }
@@ -215,26 +208,18 @@ async fn waits_for_a_long_transaction_without_holding_up_inserts(
 }
 
 async fn migration_is_waiting_for_the_lock(conn: &mut AsyncPgConnection) -> bool {
-    diesel::sql_query(
-        "SELECT count(*) AS count FROM pg_locks \
-         WHERE relation = 'callbacks'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted",
-    )
-    .get_result::<Count>(conn)
-    .await
-    .unwrap()
-    .count
-        > 0
+    let waiting = "SELECT count(*) AS count FROM pg_locks WHERE relation = 'callbacks'::regclass \
+                   AND mode = 'AccessExclusiveLock' AND NOT granted";
+    count_of(conn, waiting).await > 0
 }
 
 /// A `CREATE INDEX CONCURRENTLY` that fails or is cut off leaves an invalid index behind; the
 /// next migration run drops it and builds it again instead of taking it for done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_index_build_is_built_again() {
-    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+    let Some(test_db) = with_the_older_schema().await else {
         return;
     };
-    test_db.migrate().await;
-    revert_to_before_the_digest(&test_db).await;
     let mut conn = test_db.postgres_connection().await;
     let first = insert_as_the_older_version(&mut conn, "wid:first")
         .await
@@ -259,20 +244,16 @@ async fn an_interrupted_index_build_is_built_again() {
     assert_eq!(digest_index_is_valid(&mut conn).await, Some(true));
     let redelivered = writer.store(delivery("wid:first", "{}")).await.unwrap();
     assert_eq!((redelivered.id, redelivered.duplicate), (first, true));
-    let fresh = TestDb::create(Backend::Postgres).await.unwrap();
-    fresh.migrate().await;
-    assert_eq!(schema_of(&test_db).await, schema_of(&fresh).await);
+    assert_the_schema_of_a_fresh_database(&test_db).await;
 }
 
 /// A database that an earlier build migrated with a one-step 000006 (the whole change in one
 /// transaction, under the table's lock) goes through 000007–000009 and ends in the same schema.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_migrated_by_the_one_step_000006_ends_in_the_same_schema() {
-    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+    let Some(test_db) = with_the_older_schema().await else {
         return;
     };
-    test_db.migrate().await;
-    revert_to_before_the_digest(&test_db).await;
     let mut conn = test_db.postgres_connection().await;
     let stored = insert_as_the_older_version(&mut conn, "wid:stored")
         .await
@@ -294,9 +275,22 @@ async fn a_database_migrated_by_the_one_step_000006_ends_in_the_same_schema() {
     let (_db, writer) = start_writer(&test_db).await;
     let redelivered = writer.store(delivery("wid:stored", "{}")).await.unwrap();
     assert_eq!((redelivered.id, redelivered.duplicate), (stored, true));
+    assert_the_schema_of_a_fresh_database(&test_db).await;
+}
+
+/// A fresh database taken back to the schema before 000006 (`None`: Postgres is not there and
+/// not required).
+async fn with_the_older_schema() -> Option<TestDb> {
+    let test_db = TestDb::create(Backend::Postgres).await?;
+    test_db.migrate().await;
+    revert_to_before_the_digest(&test_db).await;
+    Some(test_db)
+}
+
+async fn assert_the_schema_of_a_fresh_database(test_db: &TestDb) {
     let fresh = TestDb::create(Backend::Postgres).await.unwrap();
     fresh.migrate().await;
-    assert_eq!(schema_of(&test_db).await, schema_of(&fresh).await);
+    assert_eq!(schema_of(test_db).await, schema_of(&fresh).await);
 }
 
 /// Runs `body` on a migration harness connection of its own, off the async workers (the
@@ -374,14 +368,22 @@ async fn insert_as_the_older_version(
     .map(|row| row.id)
 }
 
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    count: i64,
+async fn rows_without_a_digest(conn: &mut AsyncPgConnection) -> i64 {
+    count_of(
+        conn,
+        "SELECT count(*) AS count FROM callbacks WHERE delivery_digest IS NULL",
+    )
+    .await
 }
 
-async fn rows_without_a_digest(conn: &mut AsyncPgConnection) -> i64 {
-    diesel::sql_query("SELECT count(*) AS count FROM callbacks WHERE delivery_digest IS NULL")
+/// `sql` selects one `count` column.
+async fn count_of(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    diesel::sql_query(sql)
         .get_result::<Count>(conn)
         .await
         .unwrap()
