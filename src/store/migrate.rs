@@ -2,7 +2,8 @@
 //! version names (checked by a test).
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
+use diesel::sql_types::{Integer, Text};
+use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -31,6 +32,12 @@ BEGIN
     END IF;
 END $$";
 
+/// The oldest Postgres Hookbox runs on, as `server_version_num` counts: its batch insert and
+/// history page fence their first step with `WITH … AS MATERIALIZED` (Postgres 12), and the
+/// digest's backfill commits inside a `DO` block (11). Refusing an older server at start says
+/// so in one line instead of a syntax error at the first callback or poll.
+const OLDEST_POSTGRES: i32 = 120_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
     #[error("cannot connect to {url}: {source}")]
@@ -45,8 +52,27 @@ pub enum MigrationError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "Hookbox needs PostgreSQL {oldest} or later; the server at {url} runs PostgreSQL {version}",
+        oldest = OLDEST_POSTGRES / 10_000
+    )]
+    UnsupportedServer { url: String, version: String },
     #[error("migration failed: {0}")]
     Run(String),
+}
+
+#[derive(QueryableByName)]
+struct ServerVersion {
+    #[diesel(sql_type = Integer)]
+    number: i32,
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+impl ServerVersion {
+    fn is_supported(&self) -> bool {
+        self.number >= OLDEST_POSTGRES
+    }
 }
 
 /// Applies every pending migration and returns the versions applied.
@@ -67,6 +93,18 @@ fn run_blocking(url: &DatabaseUrl) -> Result<Vec<String>, MigrationError> {
         DatabaseUrl::Postgres(raw) => {
             let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(raw)
                 .map_err(connect_error)?;
+            let server: ServerVersion = diesel::sql_query(
+                "SELECT current_setting('server_version_num')::int4 AS number, \
+                        current_setting('server_version') AS name",
+            )
+            .get_result(&mut conn)
+            .map_err(run_error)?;
+            if !server.is_supported() {
+                return Err(MigrationError::UnsupportedServer {
+                    url: url.to_string(),
+                    version: server.name,
+                });
+            }
             conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
                 .map_err(run_error)?;
             let applied = conn
@@ -112,6 +150,9 @@ fn run_error(error: diesel::result::Error) -> MigrationError {
 mod tests {
     use std::collections::BTreeSet;
 
+    use super::{MigrationError, ServerVersion};
+    use crate::store::DatabaseUrl;
+
     fn versions(dir: &str) -> BTreeSet<String> {
         std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
             .expect("migrations directory exists")
@@ -128,5 +169,39 @@ mod tests {
     #[test]
     fn both_backends_have_the_same_migration_versions() {
         assert_eq!(versions("postgres"), versions("sqlite"));
+    }
+
+    fn server(number: i32, name: &str) -> ServerVersion {
+        ServerVersion {
+            number,
+            name: name.to_owned(),
+        }
+    }
+
+    #[test]
+    fn postgres_12_and_later_are_supported_and_11_is_not() {
+        assert!(!server(110_022, "11.22").is_supported());
+        assert!(!server(90_624, "9.6.24").is_supported());
+        assert!(server(120_000, "12.0").is_supported());
+        assert!(server(150_020, "15.20 (Debian 15.20-0+deb12u1)").is_supported());
+        assert!(server(180_001, "18.1").is_supported());
+    }
+
+    #[test]
+    fn an_old_server_is_named_with_its_version_and_without_the_password() {
+        let url = DatabaseUrl::parse("postgres://hookbox:s3cret@db.internal:5432/hookbox")
+            .expect("a valid url");
+        let error = MigrationError::UnsupportedServer {
+            url: url.to_string(),
+            version: "11.22".to_owned(),
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("needs PostgreSQL 12 or later"),
+            "{message}"
+        );
+        assert!(message.contains("runs PostgreSQL 11.22"), "{message}");
+        assert!(message.contains("db.internal"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
     }
 }
