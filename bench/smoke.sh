@@ -7,7 +7,7 @@
 # What it proves about bench/run.sh: it exits 0 and prints every row of its table with the
 # row check passed and no failed request; Hookbox on Postgres and the Node reference are
 # measured point by point (each Postgres point of one followed at once by the same point of
-# the other, which goes first alternating); afterwards no server listens on its ports and none
+# the other, which goes first alternating, starting with the one BENCH_FIRST names); afterwards no server listens on its ports and none
 # of its databases is left. Environment: BENCH_POSTGRES as for run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +44,7 @@ require_ports_free() {
 # --- bench/run.sh, the full comparison with one-second points ---------------------------------
 databases_before=$(bench_databases)
 echo "bench smoke: bench/run.sh with 1-second points (builds the release binaries first)…"
-if ! DURATION=1 WARMUP=0 SENDERS="1 4" DUPLICATES=0.5 bench/run.sh >"$WORK/table" 2>"$WORK/log"; then
+if ! BENCH_FIRST=node DURATION=1 WARMUP=0 SENDERS="1 4" DUPLICATES=0.5 bench/run.sh >"$WORK/table" 2>"$WORK/log"; then
     cat "$WORK/log" "$WORK/table" >&2
     fail "bench/run.sh exited with an error"
 fi
@@ -73,10 +73,17 @@ for pair in 0 1 2; do
         fail "points $((2 * pair + 1)) and $((2 * pair + 2)) were both $first_label"
     [[ "$first_senders $first_dups" == "$second_senders $second_dups" ]] ||
         fail "pair $((pair + 1)) measured different points: ${measured[*]}"
-    expected_first=$([[ $((pair % 2)) == 0 ]] && echo hookbox-postgres || echo node-fastify-pg)
+    expected_first=$([[ $((pair % 2)) == 0 ]] && echo node-fastify-pg || echo hookbox-postgres)
     [[ $first_label == "$expected_first" ]] ||
         fail "pair $((pair + 1)) began with $first_label, not $expected_first (order: ${measured[*]})"
 done
+
+grep -qx 'order: node-fastify-pg measured first at the first Postgres point, then alternating point by point' \
+    "$WORK/table" || fail "the table does not say which receiver went first"
+BENCH_FIRST=either bench/run.sh >/dev/null 2>"$WORK/bad-first" &&
+    fail "bench/run.sh accepted BENCH_FIRST=either"
+grep -q 'BENCH_FIRST must be hookbox, node or random' "$WORK/bad-first" ||
+    fail "bench/run.sh refused BENCH_FIRST=either without saying why"
 
 require_ports_free
 [[ $(bench_databases) == "$databases_before" ]] || fail "bench/run.sh left databases behind"
