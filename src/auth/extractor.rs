@@ -118,7 +118,7 @@ impl AdminReader {
     {
         let AdminReader { key, db, state } = self;
         // Only Postgres pipelines; SQLite, in process, has no round trip to save.
-        let pipelines = matches!(**db, Db::Postgres(_));
+        let pipelines = matches!(**db, Db::Postgres { .. });
         let known = pipelines
             .then(|| state.known_admins.user_of(&key.token_hash))
             .flatten();

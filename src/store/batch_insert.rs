@@ -51,7 +51,7 @@ pub async fn insert_unique(
 ) -> Result<Written, StoreError> {
     let delay = commit_delay(limits);
     match db {
-        Db::Postgres(pool) => {
+        Db::Postgres { pool, .. } => {
             let connection = pg_connection.get(pool).await?;
             let written =
                 insert_unique_pg(&connection, rows, limits.order_lock, delay, forecast).await;

@@ -14,6 +14,7 @@ mod literal_limit;
 pub mod migrate;
 mod pg_bulk_insert;
 mod pg_writer_connection;
+mod reads_in_flight;
 mod recent;
 pub mod rejections;
 pub mod retention;
@@ -40,6 +41,7 @@ use futures_util::FutureExt;
 
 pub use batch_insert::CALLBACK_ORDER_LOCK;
 pub use error::StoreError;
+pub use reads_in_flight::ReadsInFlight;
 pub use url::{DatabaseUrl, InvalidDatabaseUrl};
 
 type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -61,7 +63,11 @@ pub struct PoolSettings {
 
 #[derive(Clone)]
 pub enum Db {
-    Postgres(Pool<AsyncPgConnection>),
+    Postgres {
+        pool: Pool<AsyncPgConnection>,
+        /// Counted by `with_conn!(…, read, …)`; the callback writer yields to them.
+        reads: ReadsInFlight,
+    },
     /// SQLite allows one writer at a time. Writes go through `write`, a pool of exactly one
     /// connection, so they queue in-process instead of failing with "database is locked".
     Sqlite {
@@ -71,11 +77,13 @@ pub enum Db {
 }
 
 /// Runs `$body` with `$conn` bound to a pooled connection of whichever backend `$db` is. The
-/// body is compiled once per backend. `read` and `write` pick the SQLite pool.
+/// body is compiled once per backend. `read` and `write` pick the SQLite pool; on Postgres a
+/// `read` is counted in `reads` while it waits for a connection and runs.
 macro_rules! with_conn {
     ($db:expr, $mode:ident, |$conn:ident| $body:expr) => {
         match $db {
-            $crate::store::Db::Postgres(pool) => {
+            $crate::store::Db::Postgres { pool, reads } => {
+                let _reading = reads.enter(with_conn!(@is_read $mode));
                 let mut pooled = pool.get().await?;
                 let $conn = &mut *pooled;
                 $body
@@ -90,6 +98,8 @@ macro_rules! with_conn {
     };
     (@pick read, $read:ident, $write:ident) => { $read };
     (@pick write, $read:ident, $write:ident) => { $write };
+    (@is_read read) => { true };
+    (@is_read write) => { false };
 }
 pub(crate) use with_conn;
 
@@ -103,11 +113,10 @@ impl Db {
                     url.as_str(),
                     fast_recycling(),
                 );
-                Ok(Db::Postgres(build_pool(
-                    manager,
-                    settings.max_connections,
-                    settings,
-                )?))
+                Ok(Db::Postgres {
+                    pool: build_pool(manager, settings.max_connections, settings)?,
+                    reads: ReadsInFlight::default(),
+                })
             }
             DatabaseUrl::Sqlite(path) => {
                 let path = path.to_string_lossy().into_owned();
@@ -137,7 +146,7 @@ impl Db {
 
     pub fn backend_name(&self) -> &'static str {
         match self {
-            Db::Postgres(_) => "postgres",
+            Db::Postgres { .. } => "postgres",
             Db::Sqlite { .. } => "sqlite",
         }
     }
@@ -145,7 +154,7 @@ impl Db {
     /// Each pool's size and waiters, named (`postgres`, or SQLite's `read` and `write`).
     pub fn pool_status(&self) -> Vec<(&'static str, deadpool::Status)> {
         match self {
-            Db::Postgres(pool) => vec![("postgres", pool.status())],
+            Db::Postgres { pool, .. } => vec![("postgres", pool.status())],
             Db::Sqlite { read, write } => {
                 vec![
                     ("sqlite_read", read.status()),
@@ -158,7 +167,7 @@ impl Db {
     /// Closes the pools so no new connection is opened during shutdown.
     pub fn close(&self) {
         match self {
-            Db::Postgres(pool) => pool.close(),
+            Db::Postgres { pool, .. } => pool.close(),
             Db::Sqlite { read, write } => {
                 read.close();
                 write.close();

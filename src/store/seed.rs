@@ -44,7 +44,7 @@ const SQLITE_CALLBACKS: &str = "WITH RECURSIVE s(g) AS (SELECT ? UNION ALL SELEC
 /// Inserts callbacks numbered `from..=to` (synthetic; 10% failed, 7 workflows).
 pub async fn callbacks(db: &Db, from: i64, to: i64) -> Result<(), StoreError> {
     match db {
-        Db::Postgres(pool) => {
+        Db::Postgres { pool, .. } => {
             let mut conn = pool.get().await?;
             diesel::sql_query(PG_CALLBACKS)
                 .bind::<BigInt, _>(from)
@@ -67,7 +67,7 @@ pub async fn callbacks(db: &Db, from: i64, to: i64) -> Result<(), StoreError> {
 /// Marks viewed, for `user_id`, every callback whose id modulo `modulus` is below `below`.
 pub async fn views(db: &Db, user_id: i64, modulus: i64, below: i64) -> Result<(), StoreError> {
     match db {
-        Db::Postgres(pool) => {
+        Db::Postgres { pool, .. } => {
             let mut conn = pool.get().await?;
             diesel::sql_query(
                 "INSERT INTO callback_views (user_id, callback_id, viewed_at) \

@@ -63,7 +63,7 @@ impl AutovacuumSettings {
 
 /// The settings on Postgres; `None` on SQLite, which has no such process.
 pub async fn autovacuum_settings(db: &Db) -> Result<Option<AutovacuumSettings>, StoreError> {
-    let Db::Postgres(pool) = db else {
+    let Db::Postgres { pool, .. } = db else {
         return Ok(None);
     };
     let mut conn = pool.get().await?;

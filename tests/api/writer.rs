@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::future::join_all;
 use hookbox::store::callbacks::{self, NewCallback};
 use hookbox::store::writer::{BatchLimits, CallbackWriter, StoreOutcome};
-use hookbox::store::{Db, PoolSettings, StoreError, CALLBACK_ORDER_LOCK};
+use hookbox::store::{users, Db, PoolSettings, StoreError, CALLBACK_ORDER_LOCK};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{eventually, on_both_backends, Backend, TestDb};
@@ -430,6 +430,65 @@ async fn with_two_batches_waiting_the_writer_takes_no_more_and_the_full_queue_re
         assert!(!answer.await.unwrap().unwrap().duplicate);
     }
     assert_eq!(callbacks::count(&db).await.unwrap(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_a_read_runs_the_writer_sends_no_second_batch_behind_the_first() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let (db, writer) = start_writer(&test_db).await;
+    let mut lock = OrderLockHolder::take(&test_db).await;
+    let first = store_in_background(&writer, delivery("first", "{}"));
+    lock.wait_for_a_writer().await;
+    // A read that lasts until `users` is unlocked.
+    let mut users_lock = test_db.postgres_connection().await;
+    users_lock
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("locks users");
+    let read = tokio::spawn({
+        let db = db.clone();
+        async move { users::list(&db).await }
+    });
+    let mut observer = test_db.postgres_connection().await;
+    let read_waits = || {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = 'users'::regclass)",
+        ))
+    };
+    for attempt in 0.. {
+        let waits = read_waits().get_result::<bool>(&mut observer).await;
+        if waits.expect("pg_locks reads") {
+            break;
+        }
+        assert!(attempt < 500, "the read never waited for the users table");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let second = store_in_background(&writer, delivery("second", "{}"));
+    eventually("the second delivery reaches the writer", || async {
+        writer.queued() == 1 || writer.batches_on_their_way() == 2
+    })
+    .await;
+    // Without a read running, the second batch goes at once (`block_writer` relies on it).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        writer.batches_on_their_way(),
+        1,
+        "no batch is pipelined behind the first while a read runs"
+    );
+
+    users_lock
+        .batch_execute("COMMIT")
+        .await
+        .expect("unlocks users");
+    assert!(read.await.unwrap().expect("the read ends").is_empty());
+    lock.release().await;
+    for answer in [first, second] {
+        assert!(!answer.await.unwrap().unwrap().duplicate);
+    }
+    assert_eq!(callbacks::count(&db).await.unwrap(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
