@@ -18,7 +18,7 @@
 //! a core behind it. Alternated with the build before in 24 pairs of polling runs during
 //! 16-sender ingest (1,000,000 callbacks), the polls' worst p99 was lower in 20, its median 4.05
 //! against 4.97 ms, for 3 % fewer callbacks stored meanwhile (docs/performance.md, 2026-12-06
-//! 16:37). With no read running nothing changes.
+//! 16:22). With no read running nothing changes.
 //! SQLite writes through its one write connection, so there one batch is on its way at a time.
 
 use std::collections::VecDeque;
