@@ -7,8 +7,9 @@
 # What it proves about bench/run.sh: it exits 0 and prints every row of its table with the
 # row check passed and no failed request; Hookbox on Postgres and the Node reference are
 # measured point by point (each Postgres point of one followed at once by the same point of
-# the other, which goes first alternating, starting with the one BENCH_FIRST names); afterwards no server listens on its ports and none
-# of its databases is left. Environment: BENCH_POSTGRES as for run.sh.
+# the other, which goes first alternating, starting with the one BENCH_FIRST names); afterwards
+# no server listens on its ports and none of its databases is left. Environment: BENCH_POSTGRES
+# as for run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh

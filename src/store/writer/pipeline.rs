@@ -31,7 +31,7 @@ use futures_util::FutureExt;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::{write_batch, Answers, Batches, Pending};
-use crate::store::{Db, ReadsInFlight};
+use crate::store::Db;
 
 /// The largest batch on its way behind which a second one is sent. Measured: at 16 senders
 /// (batches of 7–8) the second batch raised throughput by a sixth to a third; at 64 senders
@@ -143,8 +143,6 @@ impl<'a> InFlight<'a> {
 pub(super) struct Pipeline<'a> {
     batches: &'a Batches,
     rule: DispatchRule,
-    /// Postgres' reads, which a second batch would hold up.
-    reads: Option<ReadsInFlight>,
     /// Taken from the queue, not yet sent: at most one batch's worth, so the bounded queue
     /// still pushes back on the requests when the database falls behind.
     held: VecDeque<Pending>,
@@ -160,10 +158,6 @@ impl<'a> Pipeline<'a> {
         Pipeline {
             batches,
             rule: DispatchRule::for_db(&batches.db),
-            reads: match &batches.db {
-                Db::Postgres { reads, .. } => Some(reads.clone()),
-                Db::Sqlite { .. } => None,
-            },
             held: VecDeque::new(),
             held_bytes: 0,
             in_flight: InFlight::default(),
@@ -226,7 +220,7 @@ impl<'a> Pipeline<'a> {
     }
 
     fn rule(&self) -> DispatchRule {
-        let reading = self.reads.as_ref().is_some_and(ReadsInFlight::any);
+        let reading = matches!(&self.batches.db, Db::Postgres { reads, .. } if reads.any());
         self.rule.yielding_to_reads(reading)
     }
 
