@@ -33,7 +33,7 @@ use std::time::Duration;
 use diesel::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, SetupCallback,
 };
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -109,9 +109,11 @@ impl Db {
     pub fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Db, StoreError> {
         match url {
             DatabaseUrl::Postgres(url) => {
+                let mut config = fast_recycling();
+                config.custom_setup = open_on_this_runtime();
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
                     url.as_str(),
-                    fast_recycling(),
+                    config,
                 );
                 Ok(Db::Postgres {
                     pool: build_pool(manager, settings.max_connections, settings)?,
@@ -201,6 +203,31 @@ where
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .map_err(|error| StoreError::Unavailable(error.to_string()))
+}
+
+/// Opens each Postgres connection on the runtime that builds the pool (in `hookbox serve`, the
+/// process's runtime, which outlives the pool). A connection is driven by a task on the runtime
+/// that opens it, and its socket belongs to that runtime's I/O driver. Opened where a request
+/// first needed it, that is one HTTP worker's runtime, and the connection dies with the worker:
+/// at a graceful shutdown an idle worker stops at once, and a read still running on another
+/// worker over such a connection was answered 503.
+fn open_on_this_runtime() -> SetupCallback<AsyncPgConnection> {
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    Box::new(move |url| {
+        let url = url.to_owned();
+        let open = async move { AsyncPgConnection::establish(&url).await };
+        match &runtime {
+            Some(runtime) => runtime
+                .spawn(open)
+                .map(|opened| {
+                    opened.unwrap_or_else(|stopped| {
+                        Err(diesel::ConnectionError::BadConnection(stopped.to_string()))
+                    })
+                })
+                .boxed(),
+            None => open.boxed(),
+        }
+    })
 }
 
 async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {

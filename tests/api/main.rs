@@ -21,5 +21,6 @@ mod openapi;
 mod operations;
 mod sources;
 mod sources_reload;
+mod store_connections;
 mod vacuum;
 mod writer;

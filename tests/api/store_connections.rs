@@ -1,0 +1,87 @@
+//! The Postgres pool's connections and the runtimes around them. Each HTTP worker runs a
+//! runtime of its own on its own thread, and at a graceful shutdown an idle worker stops first,
+//! while requests on the others are still being answered.
+
+use std::time::Duration;
+
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use hookbox::store::{users, Db, PoolSettings};
+
+use crate::helpers::{Backend, TestDb};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_keeps_its_connection_when_the_worker_that_opened_it_stops() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    test_db.migrate().await;
+    let settings = PoolSettings {
+        max_connections: 1,
+        acquire_timeout: Duration::from_secs(5),
+    };
+    let db = Db::connect(&test_db.url, &settings).expect("pool builds");
+
+    // A worker's first read opens the pool's only connection; the worker then idles until
+    // told to stop, and its runtime ends with its thread.
+    let (stop_worker, stop) = tokio::sync::oneshot::channel::<()>();
+    let (opened_tx, opened) = tokio::sync::oneshot::channel();
+    let worker = std::thread::spawn({
+        let db = db.clone();
+        move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a worker's runtime");
+            let _ = opened_tx.send(runtime.block_on(users::list(&db)).map(|_| ()));
+            // Idle as a worker idles: its runtime keeps running what was spawned on it.
+            let _ = runtime.block_on(stop);
+        }
+    });
+    opened
+        .await
+        .expect("the worker reports")
+        .expect("the worker's read opens a connection");
+
+    // A read elsewhere takes that connection and waits on a lock the test holds.
+    let mut users_lock = test_db.postgres_connection().await;
+    users_lock
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("locks users");
+    let read = tokio::spawn({
+        let db = db.clone();
+        async move { users::list(&db).await }
+    });
+    let mut observer = test_db.postgres_connection().await;
+    for attempt in 0.. {
+        let waits = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = 'users'::regclass)",
+        ))
+        .get_result::<bool>(&mut observer)
+        .await
+        .expect("pg_locks reads");
+        if waits {
+            break;
+        }
+        assert!(attempt < 500, "the read never waited for the users table");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    stop_worker.send(()).expect("the worker waits");
+    tokio::task::spawn_blocking(move || worker.join())
+        .await
+        .expect("joins")
+        .expect("the worker ends");
+    users_lock
+        .batch_execute("COMMIT")
+        .await
+        .expect("unlocks users");
+    let answer = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the read ends")
+        .expect("the read's task ends");
+    assert!(
+        answer.is_ok(),
+        "the read is answered after the worker that opened its connection stopped: {answer:?}"
+    );
+}
