@@ -85,7 +85,9 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "database migrated");
         }
-        let db = Db::connect(&settings.database_url, &settings.pool)?;
+        let workers = settings.workers.unwrap_or_else(default_workers).max(1);
+        let shares = PoolShares::of(&settings.pool, workers);
+        let db = Db::connect(&settings.database_url, &shares.shared)?;
         vacuum::warn_when_off(&db).await;
         announce_first_admin(
             accounts::ensure_first_admin(&db, settings.auth.admin_password.clone()).await?,
@@ -126,7 +128,10 @@ impl Application {
             dashboard: web::Data::new(settings.dashboard),
             sources_loader: settings.sources_loader.map(web::Data::new),
         };
+        let database_url = settings.database_url.clone();
         let mut server = HttpServer::new(move || {
+            // Runs on each worker's thread.
+            let state = state.for_http_worker(&database_url, &shares.per_worker);
             App::new()
                 .wrap(http::security_headers())
                 .wrap(TracingLogger::<RequestSpan>::new())
@@ -138,9 +143,7 @@ impl Application {
             address: settings.listen.clone(),
             source,
         })?;
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers.max(1));
-        }
+        server = server.workers(workers);
         if !settings.handle_signals {
             server = server.disable_signals();
         }
@@ -204,6 +207,57 @@ struct AppState {
     sources_loader: Option<web::Data<SourcesLoader>>,
 }
 
+impl AppState {
+    fn for_http_worker(&self, url: &DatabaseUrl, own: &PoolSettings) -> AppState {
+        match self.db.for_http_worker(url, own) {
+            Ok(db) => AppState {
+                db: web::Data::new(db),
+                ..self.clone()
+            },
+            Err(error) => {
+                tracing::warn!(%error, "an HTTP worker uses the shared connections only");
+                self.clone()
+            }
+        }
+    }
+}
+
+/// How `--db-pool-size` is shared out: each HTTP worker may open up to `per_worker`
+/// connections of its own (at most `MOST_PER_WORKER`), leaving at least as many, and at least
+/// one, to the pool the writer, the background jobs and busy workers share. With many workers
+/// and a small total, workers get none and every request uses the shared pool, as before.
+#[derive(Clone, Debug)]
+struct PoolShares {
+    shared: PoolSettings,
+    per_worker: PoolSettings,
+}
+
+/// Enough for a dashboard's polls and a search at a time; more waits for the shared pool.
+const MOST_PER_WORKER: usize = 4;
+
+impl PoolShares {
+    fn of(total: &PoolSettings, workers: usize) -> PoolShares {
+        let per_worker = (total.max_connections / (workers + 1)).min(MOST_PER_WORKER);
+        PoolShares {
+            shared: PoolSettings {
+                max_connections: total.max_connections - workers * per_worker,
+                ..total.clone()
+            },
+            per_worker: PoolSettings {
+                max_connections: per_worker,
+                ..total.clone()
+            },
+        }
+    }
+}
+
+/// actix-web's own default: one worker per CPU the process may use, at most 512.
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .min(512)
+}
+
 /// The one place where capabilities are composed into the app.
 fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     if let Some(loader) = &state.sources_loader {
@@ -241,6 +295,50 @@ fn announce_first_admin(outcome: FirstAdmin) {
                  It is not shown again. Change it with `hookbox user passwd admin`.\n",
                 password.expose()
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shares(total: usize, workers: usize) -> (usize, usize) {
+        let settings = PoolSettings {
+            max_connections: total,
+            acquire_timeout: Duration::from_secs(2),
+        };
+        let shares = PoolShares::of(&settings, workers);
+        (
+            shares.shared.max_connections,
+            shares.per_worker.max_connections,
+        )
+    }
+
+    #[test]
+    fn workers_get_a_few_connections_of_their_own_and_the_rest_is_shared() {
+        assert_eq!(shares(16, 2), (8, 4));
+        assert_eq!(shares(16, 1), (12, 4));
+        assert_eq!(shares(10, 2), (4, 3));
+        assert_eq!(shares(3, 2), (1, 1));
+    }
+
+    #[test]
+    fn with_few_connections_for_many_workers_all_are_shared() {
+        assert_eq!(shares(16, 16), (16, 0));
+        assert_eq!(shares(1, 2), (1, 0));
+        assert_eq!(shares(2, 2), (2, 0));
+    }
+
+    #[test]
+    fn the_instance_never_opens_more_than_the_pool_size() {
+        for total in 1..=64 {
+            for workers in 1..=32 {
+                let (shared, per_worker) = shares(total, workers);
+                assert!(shared >= 1, "{total} {workers}");
+                assert!(shared + workers * per_worker <= total, "{total} {workers}");
+                assert!(per_worker <= shared.max(1), "{total} {workers}");
+            }
         }
     }
 }

@@ -30,8 +30,9 @@ pub mod writer;
 
 use std::time::Duration;
 
+use deadpool::managed::{TimeoutType, Timeouts};
 use diesel::SqliteConnection;
-use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, SetupCallback,
 };
@@ -64,9 +65,14 @@ pub struct PoolSettings {
 #[derive(Clone)]
 pub enum Db {
     Postgres {
+        /// Shared by the writer, the background jobs and requests whose worker has no
+        /// connection of its own free.
         pool: Pool<AsyncPgConnection>,
         /// Counted by `with_conn!(…, read, …)`; the callback writer yields to them.
         reads: ReadsInFlight,
+        /// In the `Db` of an HTTP worker's requests, the connections that worker opened and
+        /// drives itself (`Db::for_http_worker`).
+        own: Option<Pool<AsyncPgConnection>>,
     },
     /// SQLite allows one writer at a time. Writes go through `write`, a pool of exactly one
     /// connection, so they queue in-process instead of failing with "database is locked".
@@ -78,13 +84,14 @@ pub enum Db {
 
 /// Runs `$body` with `$conn` bound to a pooled connection of whichever backend `$db` is. The
 /// body is compiled once per backend. `read` and `write` pick the SQLite pool; on Postgres a
-/// `read` is counted in `reads` while it waits for a connection and runs.
+/// `read` is counted in `reads` while it waits for a connection and runs, and a connection of
+/// the worker's own is taken when one is free.
 macro_rules! with_conn {
     ($db:expr, $mode:ident, |$conn:ident| $body:expr) => {
         match $db {
-            $crate::store::Db::Postgres { pool, reads } => {
+            $crate::store::Db::Postgres { pool, reads, own } => {
                 let _reading = reads.enter(with_conn!(@is_read $mode));
-                let mut pooled = pool.get().await?;
+                let mut pooled = $crate::store::checkout(pool, own.as_ref()).await?;
                 let $conn = &mut *pooled;
                 $body
             }
@@ -118,6 +125,7 @@ impl Db {
                 Ok(Db::Postgres {
                     pool: build_pool(manager, settings.max_connections, settings)?,
                     reads: ReadsInFlight::default(),
+                    own: None,
                 })
             }
             DatabaseUrl::Sqlite(path) => {
@@ -135,6 +143,39 @@ impl Db {
                     write: build_pool(manager(), 1, settings)?,
                 })
             }
+        }
+    }
+
+    /// The `Db` for the requests of one HTTP worker, made on that worker's thread. On Postgres
+    /// it adds a pool of up to `settings.max_connections` connections opened where the worker's
+    /// requests ask for them, so on the worker's own runtime: a read's statements and answers
+    /// then pass through no other thread. Through the shared pool's connections, driven on the
+    /// process's runtime, every admin read waited for one of its threads as well, which during
+    /// ingest at full speed is busy; alternated on one VM, the polls' worst p99 was lower with
+    /// connections of the worker's own in 8 of 8 pairs during 64-sender ingest and in 11 of 16
+    /// during 16-sender ingest (docs/performance.md, 2026-12-06 18:34). These connections end
+    /// with the worker, which stops only when its own requests are answered. SQLite
+    /// connections have no task to drive them: the shared pools are kept.
+    pub fn for_http_worker(
+        &self,
+        url: &DatabaseUrl,
+        settings: &PoolSettings,
+    ) -> Result<Db, StoreError> {
+        match (self, url) {
+            (Db::Postgres { pool, reads, .. }, DatabaseUrl::Postgres(url))
+                if settings.max_connections > 0 =>
+            {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+                    url.as_str(),
+                    fast_recycling(),
+                );
+                Ok(Db::Postgres {
+                    pool: pool.clone(),
+                    reads: reads.clone(),
+                    own: Some(build_pool(manager, settings.max_connections, settings)?),
+                })
+            }
+            _ => Ok(self.clone()),
         }
     }
 
@@ -156,7 +197,9 @@ impl Db {
     /// Each pool's size and waiters, named (`postgres`, or SQLite's `read` and `write`).
     pub fn pool_status(&self) -> Vec<(&'static str, deadpool::Status)> {
         match self {
-            Db::Postgres { pool, .. } => vec![("postgres", pool.status())],
+            Db::Postgres { pool, own, .. } => std::iter::once(("postgres", pool.status()))
+                .chain(own.iter().map(|own| ("postgres_worker", own.status())))
+                .collect(),
             Db::Sqlite { read, write } => {
                 vec![
                     ("sqlite_read", read.status()),
@@ -228,6 +271,26 @@ fn open_on_this_runtime() -> SetupCallback<AsyncPgConnection> {
             None => open.boxed(),
         }
     })
+}
+
+/// A connection of the worker's own pool when one is free or can be opened, else one of the
+/// shared pool (waiting there up to the acquire timeout).
+pub(crate) async fn checkout(
+    shared: &Pool<AsyncPgConnection>,
+    own: Option<&Pool<AsyncPgConnection>>,
+) -> Result<Object<AsyncPgConnection>, StoreError> {
+    if let Some(own) = own {
+        let at_once = Timeouts {
+            wait: Some(Duration::ZERO),
+            ..own.timeouts()
+        };
+        match own.timeout_get(&at_once).await {
+            Ok(connection) => return Ok(connection),
+            Err(PoolError::Timeout(TimeoutType::Wait)) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(shared.get().await?)
 }
 
 async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
