@@ -152,8 +152,8 @@ impl Db {
     /// then pass through no other thread. Through the shared pool's connections, driven on the
     /// process's runtime, every admin read waited for one of its threads as well, which during
     /// ingest at full speed is busy; alternated on one VM, the polls' worst p99 was lower with
-    /// connections of the worker's own in 8 of 8 pairs during 64-sender ingest and in 11 of 16
-    /// during 16-sender ingest (docs/performance.md, 2026-12-06 18:34). These connections end
+    /// connections of the worker's own in all 13 pairs, during 16- and 64-sender ingest
+    /// (docs/performance.md, 2026-12-06 18:34). These connections end
     /// with the worker, which stops only when its own requests are answered. SQLite
     /// connections have no task to drive them: the shared pools are kept.
     pub fn for_http_worker(
@@ -194,7 +194,8 @@ impl Db {
         }
     }
 
-    /// Each pool's size and waiters, named (`postgres`, or SQLite's `read` and `write`).
+    /// Each pool's size and waiters, named (`postgres` and, in an HTTP worker's `Db`,
+    /// `postgres_worker`; or SQLite's `read` and `write`).
     pub fn pool_status(&self) -> Vec<(&'static str, deadpool::Status)> {
         match self {
             Db::Postgres { pool, own, .. } => std::iter::once(("postgres", pool.status()))

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use hookbox::store::{users, Db, PoolSettings};
 
 use crate::helpers::{Backend, TestDb};
@@ -24,6 +24,16 @@ fn in_use(db: &Db) -> Vec<(&'static str, usize)> {
         .into_iter()
         .map(|(name, status)| (name, status.size - status.available))
         .collect()
+}
+
+/// Reads of `users` wait until the returned connection commits.
+async fn lock_users(test_db: &TestDb) -> AsyncPgConnection {
+    let mut connection = test_db.postgres_connection().await;
+    connection
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("locks users");
+    connection
 }
 
 async fn wait_for_lock_waiters(test_db: &TestDb, waiters: i64) {
@@ -57,11 +67,7 @@ async fn a_workers_reads_use_its_own_connections_then_the_shared_ones() {
         .for_http_worker(&test_db.url, &pool_of(1))
         .expect("the worker's pool builds");
 
-    let mut users_lock = test_db.postgres_connection().await;
-    users_lock
-        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-        .await
-        .expect("locks users");
+    let mut users_lock = lock_users(&test_db).await;
     let first = tokio::spawn({
         let worker = worker.clone();
         async move { users::list(&worker).await }
@@ -95,11 +101,7 @@ async fn a_read_keeps_its_connection_when_the_worker_that_opened_it_stops() {
         return;
     };
     test_db.migrate().await;
-    let settings = PoolSettings {
-        max_connections: 1,
-        acquire_timeout: Duration::from_secs(5),
-    };
-    let db = Db::connect(&test_db.url, &settings).expect("pool builds");
+    let db = Db::connect(&test_db.url, &pool_of(1)).expect("pool builds");
 
     // A worker's first read opens the pool's only connection; the worker then idles until
     // told to stop, and its runtime ends with its thread.
@@ -123,29 +125,12 @@ async fn a_read_keeps_its_connection_when_the_worker_that_opened_it_stops() {
         .expect("the worker's read opens a connection");
 
     // A read elsewhere takes that connection and waits on a lock the test holds.
-    let mut users_lock = test_db.postgres_connection().await;
-    users_lock
-        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-        .await
-        .expect("locks users");
+    let mut users_lock = lock_users(&test_db).await;
     let read = tokio::spawn({
         let db = db.clone();
         async move { users::list(&db).await }
     });
-    let mut observer = test_db.postgres_connection().await;
-    for attempt in 0.. {
-        let waits = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = 'users'::regclass)",
-        ))
-        .get_result::<bool>(&mut observer)
-        .await
-        .expect("pg_locks reads");
-        if waits {
-            break;
-        }
-        assert!(attempt < 500, "the read never waited for the users table");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_lock_waiters(&test_db, 1).await;
 
     stop_worker.send(()).expect("the worker waits");
     tokio::task::spawn_blocking(move || worker.join())
