@@ -114,6 +114,12 @@ on_both_backends! {
         assert!(after.contains("# TYPE hookbox_ingest_duration_seconds histogram"));
         assert!(after.contains("hookbox_db_pool_connections_in_use{pool="), "{after}");
         assert!(after.contains("hookbox_db_pool_waiting{pool="), "{after}");
+        if test_db.backend == Backend::Postgres {
+            // Of the test server's four connections each of its two HTTP workers has one of
+            // its own (the worker answering the scrape reports its pool); two are shared.
+            let max = |pool: &str| sample(&after, &format!("hookbox_db_pool_max_connections{{pool=\"{pool}\"}}"));
+            assert_eq!((max("postgres"), max("postgres_worker")), (2.0, 1.0), "{after}");
+        }
         assert_eq!(sample(&after, "hookbox_storage_errors_total"), 0.0);
         let polls = "hookbox_polls_served_total";
         let sessions = "hookbox_sessions_active{kind=\"session\"}";

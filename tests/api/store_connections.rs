@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use hookbox::store::{users, Db, PoolSettings};
+use diesel_async::SimpleAsyncConnection;
+use hookbox::store::{users, Db, PoolSettings, StoreError};
 
 use crate::helpers::{Backend, TestDb};
 
-/// Waiting for a connection outlasts `wait_for_lock_waiters`: a read that waits for a busy
+/// Waiting for a connection outlasts `TestDb::wait_for_users_lock_waiters`: a read that waits for a busy
 /// connection instead of taking a free one is seen to.
 fn pool_of(size: usize) -> PoolSettings {
     PoolSettings {
@@ -26,34 +26,10 @@ fn in_use(db: &Db) -> Vec<(&'static str, usize)> {
         .collect()
 }
 
-/// Reads of `users` wait until the returned connection commits.
-async fn lock_users(test_db: &TestDb) -> AsyncPgConnection {
-    let mut connection = test_db.postgres_connection().await;
-    connection
-        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-        .await
-        .expect("locks users");
-    connection
-}
-
-async fn wait_for_lock_waiters(test_db: &TestDb, waiters: i64) {
-    let mut observer = test_db.postgres_connection().await;
-    for attempt in 0.. {
-        let waiting = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-            "(SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'users'::regclass)",
-        ))
-        .get_result::<i64>(&mut observer)
-        .await
-        .expect("pg_locks reads");
-        if waiting >= waiters {
-            return;
-        }
-        assert!(
-            attempt < 500,
-            "{waiters} reads never waited for the users table"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// A read of `users`, run beside the test.
+fn read_users(db: &Db) -> tokio::task::JoinHandle<Result<Vec<users::User>, StoreError>> {
+    let db = db.clone();
+    tokio::spawn(async move { users::list(&db).await })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,19 +43,13 @@ async fn a_workers_reads_use_its_own_connections_then_the_shared_ones() {
         .for_http_worker(&test_db.url, &pool_of(1))
         .expect("the worker's pool builds");
 
-    let mut users_lock = lock_users(&test_db).await;
-    let first = tokio::spawn({
-        let worker = worker.clone();
-        async move { users::list(&worker).await }
-    });
-    wait_for_lock_waiters(&test_db, 1).await;
+    let mut users_lock = test_db.lock_users().await;
+    let first = read_users(&worker);
+    test_db.wait_for_users_lock_waiters(1).await;
     assert_eq!(in_use(&worker), [("postgres", 0), ("postgres_worker", 1)]);
     // The worker's one connection is busy: the next read does not wait for it.
-    let second = tokio::spawn({
-        let worker = worker.clone();
-        async move { users::list(&worker).await }
-    });
-    wait_for_lock_waiters(&test_db, 2).await;
+    let second = read_users(&worker);
+    test_db.wait_for_users_lock_waiters(2).await;
     assert_eq!(in_use(&worker), [("postgres", 1), ("postgres_worker", 1)]);
 
     users_lock
@@ -125,12 +95,9 @@ async fn a_read_keeps_its_connection_when_the_worker_that_opened_it_stops() {
         .expect("the worker's read opens a connection");
 
     // A read elsewhere takes that connection and waits on a lock the test holds.
-    let mut users_lock = lock_users(&test_db).await;
-    let read = tokio::spawn({
-        let db = db.clone();
-        async move { users::list(&db).await }
-    });
-    wait_for_lock_waiters(&test_db, 1).await;
+    let mut users_lock = test_db.lock_users().await;
+    let read = read_users(&db);
+    test_db.wait_for_users_lock_waiters(1).await;
 
     stop_worker.send(()).expect("the worker waits");
     tokio::task::spawn_blocking(move || worker.join())

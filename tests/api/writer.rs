@@ -441,30 +441,20 @@ async fn while_a_read_runs_the_writer_sends_no_second_batch_behind_the_first() {
     let mut lock = OrderLockHolder::take(&test_db).await;
     let first = store_in_background(&writer, delivery("first", "{}"));
     lock.wait_for_a_writer().await;
-    // A read that lasts until `users` is unlocked.
-    let mut users_lock = test_db.postgres_connection().await;
-    users_lock
-        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-        .await
-        .expect("locks users");
-    let read = tokio::spawn({
-        let db = db.clone();
-        async move { users::list(&db).await }
-    });
-    let mut observer = test_db.postgres_connection().await;
-    let read_waits = || {
-        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND relation = 'users'::regclass)",
-        ))
-    };
-    for attempt in 0.. {
-        let waits = read_waits().get_result::<bool>(&mut observer).await;
-        if waits.expect("pg_locks reads") {
-            break;
-        }
-        assert!(attempt < 500, "the read never waited for the users table");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // A read that lasts until `users` is unlocked, made as an HTTP worker makes it: over a
+    // connection of the worker's own, counted where the writer looks.
+    let worker = db
+        .for_http_worker(
+            &test_db.url,
+            &PoolSettings {
+                max_connections: 1,
+                acquire_timeout: Duration::from_secs(5),
+            },
+        )
+        .expect("the worker's pool builds");
+    let mut users_lock = test_db.lock_users().await;
+    let read = tokio::spawn(async move { users::list(&worker).await });
+    test_db.wait_for_users_lock_waiters(1).await;
 
     let second = store_in_background(&writer, delivery("second", "{}"));
     eventually("the second delivery reaches the writer", || async {

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use hookbox::store::DatabaseUrl;
 use tokio::sync::OnceCell;
 
@@ -115,6 +117,38 @@ impl TestDb {
         AsyncPgConnection::establish(url.as_str())
             .await
             .expect("connects")
+    }
+
+    /// Reads of `users` wait until the returned connection commits: a read held mid-flight.
+    pub async fn lock_users(&self) -> AsyncPgConnection {
+        let mut connection = self.postgres_connection().await;
+        connection
+            .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            .await
+            .expect("locks users");
+        connection
+    }
+
+    /// Returns once `waiters` statements wait for the lock `lock_users` holds (about 5 s at
+    /// most).
+    pub async fn wait_for_users_lock_waiters(&self, waiters: i64) {
+        let mut observer = self.postgres_connection().await;
+        for attempt in 0.. {
+            let waiting = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'users'::regclass)",
+            ))
+            .get_result::<i64>(&mut observer)
+            .await
+            .expect("pg_locks reads");
+            if waiting >= waiters {
+                return;
+            }
+            assert!(
+                attempt < 500,
+                "{waiters} reads never waited for the users table"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
