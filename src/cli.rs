@@ -103,7 +103,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     reload_on_sighup(sources.clone(), loader.clone())?;
     let settings = Settings {
         listen: args.listen.clone(),
-        workers: args.workers,
+        workers: args.workers.map(usize::from),
         pool: args.database.pool(),
         sources,
         sources_loader: Some(loader),

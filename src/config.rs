@@ -8,6 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::ingest::throttle::FailedSignatureLimit;
 use crate::store::{DatabaseUrl, InvalidDatabaseUrl, PoolSettings};
 
+/// The most HTTP workers actix-web starts: it panics when asked for more, so the flag refuses
+/// them with a clear error instead.
+pub const MOST_HTTP_WORKERS: u16 = 512;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "hookbox",
@@ -225,9 +229,9 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "HOOKBOX_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// HTTP worker threads [default: the number of CPU cores].
-    #[arg(long, env = "HOOKBOX_WORKERS")]
-    pub workers: Option<usize>,
+    /// HTTP worker threads, 1 to 512 [default: the number of CPU cores, at most 512].
+    #[arg(long, env = "HOOKBOX_WORKERS", value_parser = clap::value_parser!(u16).range(1..=i64::from(MOST_HTTP_WORKERS)))]
+    pub workers: Option<u16>,
     /// Threads of the runtime beside the HTTP workers, which runs the callback writer, the
     /// database connections it opens and the background jobs [default: the number of CPU
     /// cores]. With 1 the writer and its connections wake each other on one thread: a lone
@@ -324,6 +328,33 @@ mod tests {
 
     fn runtime_threads(args: &[&str]) -> Result<Option<usize>, clap::Error> {
         Cli::try_parse_from(args).map(|cli| cli.runtime_threads())
+    }
+
+    #[test]
+    fn http_workers_are_refused_outside_what_actix_web_can_start() {
+        let workers = |args: &[&str]| -> Result<Option<u16>, clap::Error> {
+            match Cli::try_parse_from(args)?.command {
+                Some(Command::Serve(serve)) => Ok(serve.workers),
+                _ => unreachable!("every case names serve"),
+            }
+        };
+        assert_eq!(workers(&["hookbox", "serve"]).unwrap(), None);
+        assert_eq!(
+            workers(&["hookbox", "serve", "--workers", "1"]).unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            workers(&["hookbox", "serve", "--workers", "512"]).unwrap(),
+            Some(512)
+        );
+        for refused in ["0", "513", "100000", "two"] {
+            let error = workers(&["hookbox", "serve", "--workers", refused]).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{refused}"
+            );
+        }
     }
 
     #[test]

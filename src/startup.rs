@@ -255,7 +255,7 @@ impl PoolShares {
 fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map_or(2, usize::from)
-        .min(512)
+        .min(usize::from(crate::config::MOST_HTTP_WORKERS))
 }
 
 /// The one place where capabilities are composed into the app.
