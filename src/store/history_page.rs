@@ -27,7 +27,9 @@
 //! the kernel first (`effective_io_concurrency`), so the reads overlap. Postgres itself picks
 //! the plain index scan for `id = ANY(…)`, because ids lie in physical order and it expects them
 //! on neighbouring pages, so pages after the first read their rows through the function
-//! `history_page_rows` (migration 000005), which turns plain index scans off while it runs.
+//! `history_page_rows` (migration 000005), which turns plain index scans off while it runs. It is
+//! PL/pgSQL since migration 000010, so its statement is planned once per connection rather than
+//! at every call (docs/performance.md, 2026-12-06 21:24).
 //! SQLite, in process, has no round trips to save: it reads the ids, then the rows and the own
 //! marks, with plain statements.
 //!
