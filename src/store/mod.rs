@@ -118,12 +118,8 @@ impl Db {
             DatabaseUrl::Postgres(url) => {
                 let mut config = fast_recycling();
                 config.custom_setup = open_on_this_runtime();
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-                    url.as_str(),
-                    config,
-                );
                 Ok(Db::Postgres {
-                    pool: build_pool(manager, settings.max_connections, settings)?,
+                    pool: postgres_pool(url, config, settings)?,
                     reads: ReadsInFlight::default(),
                     own: None,
                 })
@@ -165,14 +161,10 @@ impl Db {
             (Db::Postgres { pool, reads, .. }, DatabaseUrl::Postgres(url))
                 if settings.max_connections > 0 =>
             {
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-                    url.as_str(),
-                    fast_recycling(),
-                );
                 Ok(Db::Postgres {
                     pool: pool.clone(),
                     reads: reads.clone(),
-                    own: Some(build_pool(manager, settings.max_connections, settings)?),
+                    own: Some(postgres_pool(url, fast_recycling(), settings)?),
                 })
             }
             _ => Ok(self.clone()),
@@ -228,6 +220,15 @@ fn fast_recycling<C: AsyncConnection + 'static>() -> ManagerConfig<C> {
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
     config
+}
+
+fn postgres_pool(
+    url: &str,
+    config: ManagerConfig<AsyncPgConnection>,
+    settings: &PoolSettings,
+) -> Result<Pool<AsyncPgConnection>, StoreError> {
+    let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+    build_pool(manager, settings.max_connections, settings)
 }
 
 fn build_pool<C>(

@@ -2,7 +2,6 @@
 //! dropped when the test ends. Leftovers of crashed runs are swept at the first use.
 
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
