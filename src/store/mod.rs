@@ -289,7 +289,15 @@ pub(crate) async fn checkout(
         match own.timeout_get(&at_once).await {
             Ok(connection) => return Ok(connection),
             Err(PoolError::Timeout(TimeoutType::Wait)) => {}
-            Err(other) => return Err(other.into()),
+            // Postgres out of connection slots refuses the worker a new connection while the
+            // shared pool may hold an idle one. With none idle there, the shared pool would
+            // have to open one too, and a database that is down would keep the request
+            // twice as long before its 503.
+            Err(not_opened) if shared.status().available == 0 => return Err(not_opened.into()),
+            Err(not_opened) => tracing::warn!(
+                error = %not_opened,
+                "an HTTP worker could not open a connection of its own; an idle shared one serves"
+            ),
         }
     }
     Ok(shared.get().await?)

@@ -7,6 +7,7 @@ use std::time::Duration;
 use diesel_async::SimpleAsyncConnection;
 use hookbox::store::{users, Db, PoolSettings, StoreError};
 
+use crate::helpers::proxy::ChaosProxy;
 use crate::helpers::{Backend, TestDb};
 
 /// Waiting for a connection outlasts `TestDb::wait_for_users_lock_waiters`: a read that waits for a busy
@@ -63,6 +64,37 @@ async fn a_workers_reads_use_its_own_connections_then_the_shared_ones() {
             .expect("the read is answered")
             .is_empty());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_takes_an_idle_shared_connection_when_its_worker_cannot_open_one() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    test_db.migrate().await;
+    let proxy = ChaosProxy::start(5432).await;
+    let url = test_db.url_via(proxy.port);
+    let shared = Db::connect(&url, &pool_of(1)).expect("pool builds");
+    // The shared pool's one connection is opened, and then idle.
+    users::list(&shared).await.expect("the shared pool reads");
+    let worker = shared
+        .for_http_worker(&url, &pool_of(1))
+        .expect("the worker's pool builds");
+
+    proxy.refuse_new();
+    let answer = tokio::time::timeout(Duration::from_secs(10), users::list(&worker))
+        .await
+        .expect("the read ends");
+    assert!(
+        answer.is_ok(),
+        "a read is answered over the idle shared connection: {answer:?}"
+    );
+    assert_eq!(in_use(&worker), [("postgres", 0), ("postgres_worker", 0)]);
+    assert_eq!(
+        worker.pool_status()[0].1.size,
+        1,
+        "the shared pool opened no second connection"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 #[allow(dead_code, reason = "shared with the api tests, which use all of it")]
 mod database;
 #[path = "../api/helpers/proxy.rs"]
+#[allow(dead_code, reason = "shared with the api tests, which use all of it")]
 mod proxy;
 
 mod flood;

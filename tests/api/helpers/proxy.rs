@@ -50,6 +50,12 @@ impl ChaosProxy {
         self.cuts.send_modify(|n| *n += 1);
     }
 
+    /// Refuses new connections and leaves the live ones be, as a Postgres out of connection
+    /// slots does.
+    pub fn refuse_new(&self) {
+        self.up.store(false, Ordering::SeqCst);
+    }
+
     pub fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
     }
