@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::http::json_error;
+use crate::store::writer::ANSWER_TIMEOUT;
 use crate::store::{Db, StoreError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -26,12 +27,19 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(db: web::Data<Db>) -> HttpResponse {
     // The ping runs as a task of its own: a diesel-async SQLite query dropped mid-flight (the
     // prober hung up) would wait for itself with `block_in_place`, which panics on actix's
-    // current-thread workers.
-    let pinged = {
+    // current-thread workers. A database that stopped answering would keep it waiting until
+    // its connection dies, so the prober is answered 503 after as long as a batch of callbacks
+    // waits (the task runs on, and is never dropped mid-flight).
+    let ping = {
         let db = db.clone();
-        tokio::spawn(async move { db.ping().await }).await
+        tokio::spawn(async move { db.ping().await })
     };
-    let pinged = pinged.unwrap_or_else(|error| Err(StoreError::Unavailable(error.to_string())));
+    let pinged = match tokio::time::timeout(ANSWER_TIMEOUT, ping).await {
+        Ok(pinged) => {
+            pinged.unwrap_or_else(|error| Err(StoreError::Unavailable(error.to_string())))
+        }
+        Err(_) => Err(StoreError::no_answer_within(ANSWER_TIMEOUT)),
+    };
     match pinged {
         Ok(()) => {
             HttpResponse::Ok().json(json!({ "status": "ready", "database": db.backend_name() }))

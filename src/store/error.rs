@@ -15,6 +15,15 @@ pub enum StoreError {
     Query(#[source] DieselError),
 }
 
+impl StoreError {
+    pub fn no_answer_within(timeout: std::time::Duration) -> StoreError {
+        StoreError::Unavailable(format!(
+            "the database did not answer within {} ms",
+            timeout.as_millis()
+        ))
+    }
+}
+
 impl From<DieselError> for StoreError {
     fn from(error: DieselError) -> Self {
         match error {

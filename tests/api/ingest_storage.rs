@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::helpers::proxy::ChaosProxy;
 use crate::helpers::*;
 use hookbox::store::callbacks;
+use hookbox::store::writer::BatchLimits;
 
 on_both_backends! {
     async fn fifty_concurrent_identical_deliveries_store_one_row(test_db) {
@@ -174,6 +175,91 @@ async fn an_unreachable_postgres_gives_503_and_ingest_recovers_without_a_restart
     }
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     json_with_status(ready, 200).await;
+    let direct = hookbox::store::Db::connect(
+        &test_db.url,
+        &hookbox::store::PoolSettings {
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(2),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        callbacks::count(&direct).await.unwrap(),
+        2,
+        "nothing lost, nothing doubled"
+    );
+}
+
+/// A database that stops answering without closing its connections: the requests whose
+/// batch it never answers, and those after them, get 503 instead of waiting until the
+/// connection dies; once it answers again, ingest resumes without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_that_stops_answering_gives_503_and_ingest_recovers_without_a_restart() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let proxy = ChaosProxy::start(5432).await;
+    let options = AppOptions {
+        database_url: Some(test_db.url_via(proxy.port)),
+        acquire_timeout: Duration::from_millis(500),
+        batch: BatchLimits {
+            answer_timeout: Duration::from_secs(1),
+            ..BatchLimits::default()
+        },
+        ..AppOptions::default()
+    };
+    let app = TestApp::spawn_with(&test_db, options).await;
+    json_with_status(
+        app.post_signed(&callback_body("before", "workflow.completed"))
+            .await,
+        200,
+    )
+    .await;
+    // The readiness check's connection stays open in the pool, to be used again when silent.
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    json_with_status(ready, 200).await;
+
+    proxy.freeze();
+    let during = callback_body("during", "workflow.completed");
+    for _ in 0..3 {
+        let response = tokio::time::timeout(Duration::from_secs(20), app.post_signed(&during))
+            .await
+            .expect("answered while the database is silent, not left waiting");
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap()),
+            Some("5")
+        );
+        let json = json_with_status(response, 503).await;
+        assert_eq!(json["error"], "storage_unavailable");
+    }
+    let ready = tokio::time::timeout(
+        Duration::from_secs(20),
+        app.client.get(app.url("/readyz")).send(),
+    )
+    .await
+    .expect("readiness answered while the database is silent")
+    .unwrap();
+    assert_eq!(
+        json_with_status(ready, 503).await["error"],
+        "storage_unavailable"
+    );
+
+    proxy.restore();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = app.post_signed(&during).await;
+        if response.status() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ingest did not recover within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let direct = hookbox::store::Db::connect(
         &test_db.url,
         &hookbox::store::PoolSettings {

@@ -34,6 +34,9 @@ pub struct StoreOutcome {
     pub body_differs: bool,
 }
 
+/// How long a batch waits for the database's answer by default (`BatchLimits::answer_timeout`).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Clone, Debug)]
 pub struct BatchLimits {
     pub max_rows: usize,
@@ -42,6 +45,11 @@ pub struct BatchLimits {
     pub queue_capacity: usize,
     /// How long a request may wait for room in a full queue.
     pub enqueue_timeout: Duration,
+    /// How long a batch may wait for the database's answer before its requests are answered
+    /// "unavailable". A database that stops answering without closing its connections (a
+    /// frozen server, a network that drops packets) would otherwise keep them waiting until
+    /// the connection dies, minutes later.
+    pub answer_timeout: Duration,
     /// How many of the callbacks this instance stored lately are remembered, so that their
     /// redeliveries are answered without the database (0: none; see recent.rs).
     pub remember_recent: usize,
@@ -63,6 +71,7 @@ impl Default for BatchLimits {
             max_bytes: 8 << 20,
             queue_capacity: 4096,
             enqueue_timeout: Duration::from_secs(2),
+            answer_timeout: ANSWER_TIMEOUT,
             remember_recent: 32_768,
             remember_for: Duration::from_secs(60),
             commit_delay: None,

@@ -12,6 +12,8 @@ pub struct ChaosProxy {
     up: Arc<AtomicBool>,
     /// Bumped on every cut so that live connections close.
     cuts: watch::Sender<u64>,
+    /// While true, every connection is silent: nothing is forwarded and nothing is closed.
+    frozen: watch::Sender<bool>,
 }
 
 impl ChaosProxy {
@@ -20,8 +22,10 @@ impl ChaosProxy {
         let port = listener.local_addr().expect("proxy address").port();
         let up = Arc::new(AtomicBool::new(true));
         let (cuts, _) = watch::channel(0u64);
+        let (frozen, _) = watch::channel(false);
         let accept_up = up.clone();
         let accept_cuts = cuts.clone();
+        let accept_frozen = frozen.clone();
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if !accept_up.load(Ordering::SeqCst) {
@@ -29,19 +33,42 @@ impl ChaosProxy {
                     continue;
                 }
                 let mut cut = accept_cuts.subscribe();
+                let mut freeze = accept_frozen.subscribe();
                 tokio::spawn(async move {
+                    if *freeze.borrow_and_update() {
+                        // Accepted and left unanswered, as by a server that stopped.
+                        let _ = freeze.wait_for(|frozen| !*frozen).await;
+                        return;
+                    }
                     let Ok(mut server) = TcpStream::connect(("127.0.0.1", target_port)).await
                     else {
                         return;
                     };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.changed() => {}
+                    let froze = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+                        _ = cut.changed() => false,
+                        froze = freeze.wait_for(|frozen| *frozen) => froze.is_ok(),
+                    };
+                    if froze {
+                        // Silent until restored, then closed: bytes may have been lost.
+                        let _ = freeze.wait_for(|frozen| !*frozen).await;
                     }
                 });
             }
         });
-        ChaosProxy { port, up, cuts }
+        ChaosProxy {
+            port,
+            up,
+            cuts,
+            frozen,
+        }
+    }
+
+    /// Every connection, live or new, goes silent: nothing is forwarded and nothing is closed,
+    /// as with a database server that stopped answering. `restore` closes the silent ones.
+    pub fn freeze(&self) {
+        self.frozen
+            .send_if_modified(|frozen| !std::mem::replace(frozen, true));
     }
 
     /// Closes every proxied connection and refuses new ones.
@@ -57,6 +84,8 @@ impl ChaosProxy {
     }
 
     pub fn restore(&self) {
+        self.frozen
+            .send_if_modified(|frozen| std::mem::replace(frozen, false));
         self.up.store(true, Ordering::SeqCst);
     }
 }
