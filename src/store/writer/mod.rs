@@ -47,8 +47,8 @@ pub struct BatchLimits {
     pub enqueue_timeout: Duration,
     /// How long a batch may wait for the database's answer before its requests are answered
     /// "unavailable". A database that stops answering without closing its connections (a
-    /// frozen server, a network that drops packets) would otherwise keep them waiting until
-    /// the connection dies, minutes later.
+    /// frozen server, a network that drops packets) would otherwise keep them waiting for as
+    /// long as the connection stays open.
     pub answer_timeout: Duration,
     /// How many of the callbacks this instance stored lately are remembered, so that their
     /// redeliveries are answered without the database (0: none; see recent.rs).
