@@ -126,19 +126,7 @@ async fn an_unreachable_postgres_gives_503_and_ingest_recovers_without_a_restart
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
         return;
     };
-    let proxy = ChaosProxy::start(5432).await;
-    let options = AppOptions {
-        database_url: Some(test_db.url_via(proxy.port)),
-        acquire_timeout: Duration::from_millis(500),
-        ..AppOptions::default()
-    };
-    let app = TestApp::spawn_with(&test_db, options).await;
-    json_with_status(
-        app.post_signed(&callback_body("before", "workflow.completed"))
-            .await,
-        200,
-    )
-    .await;
+    let (proxy, app) = app_via_proxy(&test_db, BatchLimits::default()).await;
 
     proxy.cut();
     let down = callback_body("during", "workflow.completed");
@@ -153,6 +141,26 @@ async fn an_unreachable_postgres_gives_503_and_ingest_recovers_without_a_restart
 
     proxy.restore();
     assert_ingest_recovers(&app, &test_db, &down).await;
+}
+
+/// A server that reaches Postgres through a proxy the test controls, with one callback stored
+/// before anything goes wrong.
+async fn app_via_proxy(test_db: &TestDb, batch: BatchLimits) -> (ChaosProxy, TestApp) {
+    let proxy = ChaosProxy::start(5432).await;
+    let options = AppOptions {
+        database_url: Some(test_db.url_via(proxy.port)),
+        acquire_timeout: Duration::from_millis(500),
+        batch,
+        ..AppOptions::default()
+    };
+    let app = TestApp::spawn_with(test_db, options).await;
+    json_with_status(
+        app.post_signed(&callback_body("before", "workflow.completed"))
+            .await,
+        200,
+    )
+    .await;
+    (proxy, app)
 }
 
 /// What a callback sent while the database is out gets.
@@ -209,23 +217,11 @@ async fn a_postgres_that_stops_answering_gives_503_and_ingest_recovers_without_a
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
         return;
     };
-    let proxy = ChaosProxy::start(5432).await;
-    let options = AppOptions {
-        database_url: Some(test_db.url_via(proxy.port)),
-        acquire_timeout: Duration::from_millis(500),
-        batch: BatchLimits {
-            answer_timeout: Duration::from_secs(1),
-            ..BatchLimits::default()
-        },
-        ..AppOptions::default()
+    let batch = BatchLimits {
+        answer_timeout: Duration::from_secs(1),
+        ..BatchLimits::default()
     };
-    let app = TestApp::spawn_with(&test_db, options).await;
-    json_with_status(
-        app.post_signed(&callback_body("before", "workflow.completed"))
-            .await,
-        200,
-    )
-    .await;
+    let (proxy, app) = app_via_proxy(&test_db, batch).await;
     // The readiness check's connection stays open in the pool, to be used again when silent.
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     json_with_status(ready, 200).await;
