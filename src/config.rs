@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::ingest::throttle::FailedSignatureLimit;
-use crate::store::{DatabaseUrl, InvalidDatabaseUrl, PoolSettings};
+use crate::store::{DatabaseUrl, InvalidDatabaseUrl, PoolSettings, DEFAULT_ANSWER_TIMEOUT};
 
 /// The most HTTP workers actix-web starts: it panics when asked for more, so the flag refuses
 /// them with a clear error instead.
@@ -182,6 +182,12 @@ pub struct DatabaseArgs {
     /// How long a request waits for a database connection before answering 503.
     #[arg(long, env = "HOOKBOX_DB_TIMEOUT_MS", default_value_t = 2000)]
     pub db_timeout_ms: u64,
+    /// Postgres: how long a dashboard or API request waits for the database's answers before
+    /// answering 503 and closing the connection (a database or network that stopped
+    /// answering). Long enough for a search through millions of rows; callbacks' batches wait
+    /// at most 5 s.
+    #[arg(long, env = "HOOKBOX_DB_ANSWER_TIMEOUT_MS", default_value_t = DEFAULT_ANSWER_TIMEOUT.as_millis() as u64)]
+    pub db_answer_timeout_ms: u64,
 }
 
 impl DatabaseArgs {
@@ -196,6 +202,7 @@ impl DatabaseArgs {
         PoolSettings {
             max_connections: self.db_pool_size.max(1),
             acquire_timeout: Duration::from_millis(self.db_timeout_ms.max(1)),
+            answer_timeout: Duration::from_millis(self.db_answer_timeout_ms.max(1)),
         }
     }
 }

@@ -27,9 +27,9 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(db: web::Data<Db>) -> HttpResponse {
     // The ping runs as a task of its own: a diesel-async SQLite query dropped mid-flight (the
     // prober hung up) would wait for itself with `block_in_place`, which panics on actix's
-    // current-thread workers. A database that stopped answering would keep it waiting until
-    // its connection dies, so the prober is answered 503 after as long as a batch of callbacks
-    // waits (the task runs on, and is never dropped mid-flight).
+    // current-thread workers. The prober is answered 503 after as long as a batch of callbacks
+    // waits for a database that stopped answering; the task runs on, never dropped mid-flight,
+    // until its own deadline on Postgres (`--db-answer-timeout-ms`) closes the connection.
     let ping = {
         let db = db.clone();
         tokio::spawn(async move { db.ping().await })

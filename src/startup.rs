@@ -307,6 +307,7 @@ mod tests {
         let settings = PoolSettings {
             max_connections: total,
             acquire_timeout: Duration::from_secs(2),
+            answer_timeout: crate::store::DEFAULT_ANSWER_TIMEOUT,
         };
         let shares = PoolShares::of(&settings, workers);
         (

@@ -241,6 +241,7 @@ fn connect(url: &str) -> Result<Db, String> {
     let settings = PoolSettings {
         max_connections: 1,
         acquire_timeout: Duration::from_secs(10),
+        answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
     };
     Db::connect(&url, &settings).map_err(|e| e.to_string())
 }

@@ -56,6 +56,7 @@ async fn main() -> Result<(), BoxError> {
     let pool = PoolSettings {
         max_connections: 4,
         acquire_timeout: Duration::from_secs(30),
+        answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
     };
     let db = Db::connect(&url, &pool)?;
     let tokens = prepare(&db, args.rows).await?;
@@ -68,6 +69,7 @@ async fn main() -> Result<(), BoxError> {
         pool: PoolSettings {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(2),
+            answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
         },
         sources: Sources::new([Source::llm_callback(SecretSet::parse_list(
             &format!("bench:{BENCH_SECRET}"),

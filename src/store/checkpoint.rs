@@ -125,6 +125,7 @@ mod tests {
         let settings = PoolSettings {
             max_connections: 2,
             acquire_timeout: Duration::from_secs(10),
+            answer_timeout: crate::store::DEFAULT_ANSWER_TIMEOUT,
         };
         let db = Db::connect(&url, &settings).expect("pools");
         let Db::Sqlite { write, .. } = &db else {

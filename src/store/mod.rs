@@ -55,11 +55,18 @@ type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
 
+/// `PoolSettings::answer_timeout` unless configured (`--db-answer-timeout-ms`).
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
     pub max_connections: usize,
     /// How long a request may wait for a free connection before it is told "unavailable".
     pub acquire_timeout: Duration,
+    /// Postgres: how long a request's queries may wait for the database's answers before it
+    /// is told "unavailable" and the connection is closed. Generous, for long searches; it is
+    /// there for a database or network that stops answering without closing anything.
+    pub answer_timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -73,6 +80,8 @@ pub enum Db {
         /// In the `Db` of an HTTP worker's requests, the connections that worker opened and
         /// drives itself (`Db::for_http_worker`).
         own: Option<Pool<AsyncPgConnection>>,
+        /// `PoolSettings::answer_timeout`, applied by `with_conn!`.
+        answer_timeout: Duration,
     },
     /// SQLite allows one writer at a time. Writes go through `write`, a pool of exactly one
     /// connection, so they queue in-process instead of failing with "database is locked".
@@ -85,15 +94,31 @@ pub enum Db {
 /// Runs `$body` with `$conn` bound to a pooled connection of whichever backend `$db` is. The
 /// body is compiled once per backend. `read` and `write` pick the SQLite pool; on Postgres a
 /// `read` is counted in `reads` while it waits for a connection and runs, and a connection of
-/// the worker's own is taken when one is free.
+/// the worker's own is taken when one is free. A Postgres body that gets no answer within the
+/// `answer_timeout` is abandoned and the enclosing function returns `StoreError::Unavailable`.
+/// (SQLite's run on a blocking thread that cannot be abandoned; see health.rs.)
 macro_rules! with_conn {
     ($db:expr, $mode:ident, |$conn:ident| $body:expr) => {
         match $db {
-            $crate::store::Db::Postgres { pool, reads, own } => {
+            $crate::store::Db::Postgres {
+                pool,
+                reads,
+                own,
+                answer_timeout,
+            } => {
                 let _reading = reads.enter(with_conn!(@is_read $mode));
                 let mut pooled = $crate::store::checkout(pool, own.as_ref()).await?;
-                let $conn = &mut *pooled;
-                $body
+                let answered = ::tokio::time::timeout(*answer_timeout, async {
+                    let $conn = &mut *pooled;
+                    $body
+                })
+                .await;
+                match answered {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        return Err($crate::store::close_silent(pooled, *answer_timeout).into())
+                    }
+                }
             }
             $crate::store::Db::Sqlite { read, write } => {
                 let _ = (&read, &write);
@@ -122,6 +147,7 @@ impl Db {
                     pool: postgres_pool(url, config, settings)?,
                     reads: ReadsInFlight::default(),
                     own: None,
+                    answer_timeout: settings.answer_timeout,
                 })
             }
             DatabaseUrl::Sqlite(path) => {
@@ -158,15 +184,20 @@ impl Db {
         settings: &PoolSettings,
     ) -> Result<Db, StoreError> {
         match (self, url) {
-            (Db::Postgres { pool, reads, .. }, DatabaseUrl::Postgres(url))
-                if settings.max_connections > 0 =>
-            {
-                Ok(Db::Postgres {
-                    pool: pool.clone(),
-                    reads: reads.clone(),
-                    own: Some(postgres_pool(url, fast_recycling(), settings)?),
-                })
-            }
+            (
+                Db::Postgres {
+                    pool,
+                    reads,
+                    answer_timeout,
+                    ..
+                },
+                DatabaseUrl::Postgres(url),
+            ) if settings.max_connections > 0 => Ok(Db::Postgres {
+                pool: pool.clone(),
+                reads: reads.clone(),
+                own: Some(postgres_pool(url, fast_recycling(), settings)?),
+                answer_timeout: *answer_timeout,
+            }),
             _ => Ok(self.clone()),
         }
     }
@@ -301,6 +332,17 @@ pub(crate) async fn checkout(
         }
     }
     Ok(shared.get().await?)
+}
+
+/// Closes a connection whose answer did not come in time instead of putting it back: its next
+/// user would wait behind the answer that never came. The pool opens a new one when needed.
+pub(crate) fn close_silent(pooled: Object<AsyncPgConnection>, waited: Duration) -> StoreError {
+    drop(Object::take(pooled));
+    tracing::warn!(
+        waited_ms = waited.as_millis(),
+        "the database did not answer in time; its connection is closed"
+    );
+    StoreError::no_answer_within(waited)
 }
 
 async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {

@@ -61,6 +61,7 @@ async fn a_history_page_reads_its_rows_with_a_bitmap_heap_scan_on_postgres() {
         &PoolSettings {
             max_connections: 1,
             acquire_timeout: Duration::from_secs(5),
+            answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
         },
     )
     .expect("pool builds");

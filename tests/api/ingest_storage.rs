@@ -1,5 +1,6 @@
 //! Idempotency and durability: retries never duplicate, races are decided by the database,
-//! and an unreachable database gives 503 until it is back.
+//! and a database that is unreachable or silent gives 503, to senders and dashboards alike,
+//! until it is back.
 
 use std::time::Duration;
 
@@ -126,7 +127,7 @@ async fn an_unreachable_postgres_gives_503_and_ingest_recovers_without_a_restart
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
         return;
     };
-    let (proxy, app) = app_via_proxy(&test_db, BatchLimits::default()).await;
+    let (proxy, app) = app_via_proxy(&test_db, AppOptions::default()).await;
 
     proxy.cut();
     let down = callback_body("during", "workflow.completed");
@@ -145,13 +146,12 @@ async fn an_unreachable_postgres_gives_503_and_ingest_recovers_without_a_restart
 
 /// A server that reaches Postgres through a proxy the test controls, with one callback stored
 /// before anything goes wrong.
-async fn app_via_proxy(test_db: &TestDb, batch: BatchLimits) -> (ChaosProxy, TestApp) {
+async fn app_via_proxy(test_db: &TestDb, options: AppOptions) -> (ChaosProxy, TestApp) {
     let proxy = ChaosProxy::start(5432).await;
     let options = AppOptions {
         database_url: Some(test_db.url_via(proxy.port)),
         acquire_timeout: Duration::from_millis(500),
-        batch,
-        ..AppOptions::default()
+        ..options
     };
     let app = TestApp::spawn_with(test_db, options).await;
     json_with_status(
@@ -199,6 +199,7 @@ async fn assert_ingest_recovers(app: &TestApp, test_db: &TestDb, body: &str) {
         &hookbox::store::PoolSettings {
             max_connections: 1,
             acquire_timeout: Duration::from_secs(2),
+            answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
         },
     )
     .unwrap();
@@ -209,19 +210,37 @@ async fn assert_ingest_recovers(app: &TestApp, test_db: &TestDb, body: &str) {
     );
 }
 
+/// Every deadline a test of a silent database shortens to 1 s.
+fn answering_within_a_second() -> AppOptions {
+    AppOptions {
+        batch: BatchLimits {
+            answer_timeout: Duration::from_secs(1),
+            ..BatchLimits::default()
+        },
+        answer_timeout: Duration::from_secs(1),
+        ..AppOptions::default()
+    }
+}
+
+/// Sends `request` while the database is silent: it must be answered well before the test
+/// gives up, not left waiting.
+async fn answered_while_silent<T>(request: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), request)
+        .await
+        .expect("answered while the database is silent, not left waiting")
+}
+
 /// A database that stops answering without closing its connections: the requests whose
 /// batch it never answers, and those after them, get 503 instead of waiting until the
-/// connection dies; once it answers again, ingest resumes without a restart.
+/// connection dies, and so do the dashboard's reads; once it answers again, ingest resumes
+/// without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_that_stops_answering_gives_503_and_ingest_recovers_without_a_restart() {
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
         return;
     };
-    let batch = BatchLimits {
-        answer_timeout: Duration::from_secs(1),
-        ..BatchLimits::default()
-    };
-    let (proxy, app) = app_via_proxy(&test_db, batch).await;
+    let (proxy, app) = app_via_proxy(&test_db, answering_within_a_second()).await;
+    let admin = app.login_admin().await;
     // The readiness check's connection stays open in the pool, to be used again when silent.
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     json_with_status(ready, 200).await;
@@ -229,25 +248,57 @@ async fn a_postgres_that_stops_answering_gives_503_and_ingest_recovers_without_a
     proxy.freeze();
     let during = callback_body("during", "workflow.completed");
     for _ in 0..3 {
-        let response = tokio::time::timeout(Duration::from_secs(20), app.post_signed(&during))
-            .await
-            .expect("answered while the database is silent, not left waiting");
-        assert_storage_unavailable(response).await;
+        assert_storage_unavailable(answered_while_silent(app.post_signed(&during)).await).await;
     }
-    let ready = tokio::time::timeout(
-        Duration::from_secs(20),
-        app.client.get(app.url("/readyz")).send(),
-    )
-    .await
-    .expect("readiness answered while the database is silent")
-    .unwrap();
+    let ready = answered_while_silent(app.client.get(app.url("/readyz")).send()).await;
     assert_eq!(
-        json_with_status(ready, 503).await["error"],
+        json_with_status(ready.unwrap(), 503).await["error"],
         "storage_unavailable"
     );
+    let history = answered_while_silent(app.get_as(&admin, "/api/admin/llm-callbacks")).await;
+    assert_storage_unavailable(history).await;
 
     proxy.restore();
     assert_ingest_recovers(&app, &test_db, &during).await;
+    let history = app.get_json(&admin, "/api/admin/llm-callbacks").await;
+    assert_eq!(history["items"].as_array().map(Vec::len), Some(2));
+}
+
+/// A connection that goes silent for good while others can still be opened (a network that
+/// dropped it without a word): each silent connection costs at most one request a 503, then
+/// it is closed instead of going back to the pool, and the next batch or read opens a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_stops_answering_is_closed_and_the_next_requests_get_a_new_one() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let (proxy, app) = app_via_proxy(&test_db, answering_within_a_second()).await;
+    let admin = app.login_admin().await;
+    json_with_status(app.get_as(&admin, "/api/admin/llm-callbacks").await, 200).await;
+
+    proxy.silence_open();
+    let mut refused = 0;
+    for n in 0..8 {
+        let body = callback_body(&format!("after-{n}"), "workflow.completed");
+        loop {
+            let response = answered_while_silent(app.post_signed(&body)).await;
+            if response.status() == 200 {
+                break;
+            }
+            assert_storage_unavailable(response).await;
+            refused += 1;
+            assert!(refused <= 4, "a silent connection was used again");
+        }
+        let history = answered_while_silent(app.get_as(&admin, "/api/admin/llm-callbacks")).await;
+        if history.status() != 200 {
+            assert_storage_unavailable(history).await;
+            refused += 1;
+            assert!(refused <= 4, "a silent connection was used again");
+        }
+    }
+    assert!(refused >= 1, "the silent connections were not used at all");
+    let history = app.get_json(&admin, "/api/admin/llm-callbacks").await;
+    assert_eq!(history["items"].as_array().map(Vec::len), Some(9));
 }
 
 /// SQLite's WAL is copied back into the database file by Hookbox's own checkpoint task, not

@@ -16,6 +16,7 @@ fn pool_of(size: usize) -> PoolSettings {
     PoolSettings {
         max_connections: size,
         acquire_timeout: Duration::from_secs(30),
+        answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
     }
 }
 
@@ -95,6 +96,53 @@ async fn a_read_takes_an_idle_shared_connection_when_its_worker_cannot_open_one(
         1,
         "the shared pool opened no second connection"
     );
+}
+
+/// A connection that stops answering without closing (a network that dropped it without a
+/// word) costs one read a prompt "unavailable"; it is then closed, not put back for the next
+/// read to wait on as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_given_no_answer_fails_in_time_and_its_connection_is_not_used_again() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    test_db.migrate().await;
+    let proxy = ChaosProxy::start(5432).await;
+    let answer_timeout = Duration::from_secs(1);
+    let db = Db::connect(
+        &test_db.url_via(proxy.port),
+        &PoolSettings {
+            answer_timeout,
+            ..pool_of(1)
+        },
+    )
+    .expect("pool builds");
+    users::list(&db)
+        .await
+        .expect("the pool's one connection reads");
+
+    proxy.silence_open();
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(20), users::list(&db))
+        .await
+        .expect("the read ends without an answer from the database");
+    assert!(
+        matches!(&answer, Err(StoreError::Unavailable(why)) if why.contains("did not answer")),
+        "{answer:?}"
+    );
+    assert!(
+        started.elapsed() >= answer_timeout,
+        "{:?}",
+        started.elapsed()
+    );
+
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(Duration::from_secs(20), users::list(&db))
+            .await
+            .expect("the read ends");
+        assert!(answer.is_ok(), "read over a new connection: {answer:?}");
+    }
+    assert_eq!(db.pool_status()[0].1.size, 1, "the silent one is gone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

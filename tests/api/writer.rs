@@ -49,6 +49,7 @@ async fn start_writer_with(test_db: &TestDb, limits: BatchLimits) -> (Db, Callba
     let settings = PoolSettings {
         max_connections: 2,
         acquire_timeout: Duration::from_secs(5),
+        answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
     };
     let db = Db::connect(&test_db.url, &settings).expect("pool builds");
     let (writer, _task) = CallbackWriter::start(db.clone(), limits);
@@ -449,6 +450,7 @@ async fn while_a_read_runs_the_writer_sends_no_second_batch_behind_the_first() {
             &PoolSettings {
                 max_connections: 1,
                 acquire_timeout: Duration::from_secs(5),
+                answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
             },
         )
         .expect("the worker's pool builds");

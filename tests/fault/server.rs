@@ -152,6 +152,7 @@ pub async fn stored(url: &DatabaseUrl) -> Vec<(String, Vec<u8>)> {
         &PoolSettings {
             max_connections: 1,
             acquire_timeout: Duration::from_secs(5),
+            answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
         },
     )
     .unwrap();

@@ -66,6 +66,8 @@ pub struct AppOptions {
     pub database_url: Option<DatabaseUrl>,
     pub body_timeout: Duration,
     pub acquire_timeout: Duration,
+    /// `PoolSettings::answer_timeout`: how long a request's queries wait for Postgres.
+    pub answer_timeout: Duration,
     pub ops: OpsSettings,
     pub auth: AuthSettings,
     pub batch: BatchLimits,
@@ -83,6 +85,7 @@ impl Default for AppOptions {
             database_url: None,
             body_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(1),
+            answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
             ops: OpsSettings::default(),
             auth: AuthSettings {
                 admin_password: Some(
@@ -108,6 +111,7 @@ impl TestApp {
         let pool = PoolSettings {
             max_connections: 4,
             acquire_timeout: options.acquire_timeout,
+            answer_timeout: options.answer_timeout,
         };
         let secrets = SecretSet::parse_list(&options.secrets, "test").expect("test secrets parse");
         let settings = Settings {

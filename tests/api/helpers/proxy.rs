@@ -14,6 +14,8 @@ pub struct ChaosProxy {
     cuts: watch::Sender<u64>,
     /// While true, every connection is silent: nothing is forwarded and nothing is closed.
     frozen: watch::Sender<bool>,
+    /// Bumped by `silence_open`: the connections open then go silent for good.
+    silences: watch::Sender<u64>,
 }
 
 impl ChaosProxy {
@@ -23,9 +25,11 @@ impl ChaosProxy {
         let up = Arc::new(AtomicBool::new(true));
         let (cuts, _) = watch::channel(0u64);
         let (frozen, _) = watch::channel(false);
+        let (silences, _) = watch::channel(0u64);
         let accept_up = up.clone();
         let accept_cuts = cuts.clone();
         let accept_frozen = frozen.clone();
+        let accept_silences = silences.clone();
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if !accept_up.load(Ordering::SeqCst) {
@@ -34,6 +38,7 @@ impl ChaosProxy {
                 }
                 let mut cut = accept_cuts.subscribe();
                 let mut freeze = accept_frozen.subscribe();
+                let mut silence = accept_silences.subscribe();
                 tokio::spawn(async move {
                     if *freeze.borrow_and_update() {
                         // Accepted and left unanswered, as by a server that stopped.
@@ -44,11 +49,18 @@ impl ChaosProxy {
                     else {
                         return;
                     };
-                    let froze = tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
-                        _ = cut.changed() => false,
-                        froze = freeze.wait_for(|frozen| *frozen) => froze.is_ok(),
+                    // Biased: once told to stop forwarding, not one more byte passes.
+                    let (froze, silenced) = tokio::select! {
+                        biased;
+                        _ = cut.changed() => (false, false),
+                        froze = freeze.wait_for(|frozen| *frozen) => (froze.is_ok(), false),
+                        silenced = silence.changed() => (false, silenced.is_ok()),
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => (false, false),
                     };
+                    if silenced {
+                        // Both sockets stay open, and nothing passes, until the test ends.
+                        std::future::pending::<()>().await;
+                    }
                     if froze {
                         // Silent until restored, then closed: bytes may have been lost.
                         let _ = freeze.wait_for(|frozen| !*frozen).await;
@@ -61,6 +73,7 @@ impl ChaosProxy {
             up,
             cuts,
             frozen,
+            silences,
         }
     }
 
@@ -69,6 +82,12 @@ impl ChaosProxy {
     pub fn freeze(&self) {
         self.frozen
             .send_if_modified(|frozen| !std::mem::replace(frozen, true));
+    }
+
+    /// The connections open now go silent for good, as behind a network that dropped them
+    /// without a word; new ones are forwarded as before.
+    pub fn silence_open(&self) {
+        self.silences.send_modify(|n| *n += 1);
     }
 
     /// Closes every proxied connection and refuses new ones.
