@@ -56,9 +56,10 @@ pub async fn insert_unique(
             let insert = insert_unique_pg(&connection, rows, limits.order_lock, delay, forecast);
             // Answered 503, a batch that did commit meanwhile is found by the sender's retry
             // and answered as a duplicate.
-            let written = tokio::time::timeout(limits.answer_timeout, insert)
-                .await
-                .unwrap_or_else(|_| Err(StoreError::no_answer_within(limits.answer_timeout)));
+            let Ok(written) = tokio::time::timeout(limits.answer_timeout, insert).await else {
+                pg_connection.close_silent(connection);
+                return Err(StoreError::no_answer_within(limits.answer_timeout));
+            };
             if written.is_err() {
                 pg_connection.give_up(&connection);
             }

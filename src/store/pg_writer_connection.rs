@@ -13,6 +13,7 @@
 //! refused row, a stored key met by a plain insert) leaves the statements behind it untouched.
 //! A batch that fails gives the connection up all the same: the next batch takes one from the
 //! pool, which checks the old one (and drops it if broken) once the last batch using it lets go.
+//! One that got no answer in time is closed by the last batch that lets go of it.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -54,6 +55,16 @@ impl SharedPgConnection {
             .is_some_and(|current| Arc::ptr_eq(current, connection))
         {
             *slot = None;
+        }
+    }
+
+    /// After a batch got no answer in time: the next batch starts on another connection, and
+    /// this one is closed once no batch uses it, instead of going back to the pool, where its
+    /// next user would wait behind the answers that never came.
+    pub fn close_silent(&self, connection: WriterConnection) {
+        self.give_up(&connection);
+        if let Ok(last) = Arc::try_unwrap(connection) {
+            drop(Object::take(last));
         }
     }
 

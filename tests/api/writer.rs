@@ -11,6 +11,7 @@ use hookbox::store::writer::{BatchLimits, CallbackWriter, StoreOutcome};
 use hookbox::store::{users, Db, PoolSettings, StoreError, CALLBACK_ORDER_LOCK};
 use sha2::{Digest, Sha256};
 
+use crate::helpers::proxy::ChaosProxy;
 use crate::helpers::{eventually, on_both_backends, Backend, TestDb};
 
 pub(crate) fn delivery(key: &str, body: &str) -> NewCallback {
@@ -544,5 +545,61 @@ async fn when_the_writers_connection_is_cut_under_two_batches_the_next_batch_is_
         callbacks::count(&db).await.unwrap(),
         2,
         "the two that came next, and neither blocker"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_given_no_answer_fails_in_time_and_its_connection_is_closed_not_reused() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    test_db.migrate().await;
+    let proxy = ChaosProxy::start(5432).await;
+    // One connection in all: one put back would be the next batch's.
+    let settings = PoolSettings {
+        max_connections: 1,
+        acquire_timeout: Duration::from_secs(5),
+        answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
+    };
+    let db = Db::connect(&test_db.url_via(proxy.port), &settings).expect("pool builds");
+    let answer_timeout = Duration::from_secs(1);
+    let limits = BatchLimits {
+        answer_timeout,
+        ..BatchLimits::default()
+    };
+    let (writer, _task) = CallbackWriter::start(db.clone(), limits);
+    writer.store(delivery("before", "{}")).await.unwrap();
+
+    proxy.silence_open();
+    let started = std::time::Instant::now();
+    let silent = tokio::time::timeout(
+        Duration::from_secs(20),
+        writer.store(delivery("silent", "{}")),
+    )
+    .await
+    .expect("answered without the database's answer");
+    assert!(
+        matches!(&silent, Err(StoreError::Unavailable(why)) if why.contains("did not answer")),
+        "{silent:?}"
+    );
+    assert!(
+        started.elapsed() >= answer_timeout,
+        "{:?}",
+        started.elapsed()
+    );
+
+    let after = tokio::time::timeout(
+        Duration::from_secs(20),
+        writer.store(delivery("after", "{}")),
+    )
+    .await
+    .expect("answered")
+    .expect("stored on a new connection, not sent to the silent one");
+    assert!(!after.duplicate, "{after:?}");
+    let direct = Db::connect(&test_db.url, &settings).expect("pool builds");
+    assert_eq!(
+        callbacks::count(&direct).await.unwrap(),
+        2,
+        "before and after"
     );
 }
