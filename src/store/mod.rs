@@ -39,6 +39,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::FutureExt;
+use tokio_postgres::NoTls;
 
 pub use batch_insert::CALLBACK_ORDER_LOCK;
 pub use error::StoreError;
@@ -337,12 +338,31 @@ pub(crate) async fn checkout(
 /// Closes a connection whose answer did not come in time instead of putting it back: its next
 /// user would wait behind the answer that never came. The pool opens a new one when needed.
 pub(crate) fn close_silent(pooled: Object<AsyncPgConnection>, waited: Duration) -> StoreError {
-    drop(Object::take(pooled));
+    abandon(Object::take(pooled));
     tracing::warn!(
         waited_ms = waited.as_millis(),
         "the database did not answer in time; its connection is closed"
     );
     StoreError::no_answer_within(waited)
+}
+
+/// How long the cancel request of `abandon` may take to be sent.
+const CANCEL_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Closes a connection whose statement is given up, and asks the server to cancel that
+/// statement: Postgres runs on for a client that has gone until it next sends it a row, and
+/// waits for a lock for ever, so a long search given up at the deadline, and retried, would
+/// pile up scans. The request goes over a connection of its own, in the background; to a
+/// database that stopped answering it is merely lost.
+pub(crate) fn abandon(connection: AsyncPgConnection) {
+    let token = connection.cancel_token();
+    drop(connection);
+    tokio::spawn(async move {
+        let sent = tokio::time::timeout(CANCEL_REQUEST_TIMEOUT, token.cancel_query(NoTls)).await;
+        if let Ok(Err(error)) = sent {
+            tracing::debug!(%error, "could not ask the database to cancel a statement given up");
+        }
+    });
 }
 
 async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {

@@ -64,7 +64,7 @@ impl SharedPgConnection {
     pub fn close_silent(&self, connection: WriterConnection) {
         self.give_up(&connection);
         if let Ok(last) = Arc::try_unwrap(connection) {
-            drop(Object::take(last));
+            super::abandon(Object::take(last));
         }
     }
 

@@ -145,6 +145,47 @@ async fn a_read_given_no_answer_fails_in_time_and_its_connection_is_not_used_aga
     assert_eq!(db.pool_status()[0].1.size, 1, "the silent one is gone");
 }
 
+/// A statement given up at the deadline does not go on in the database: there a backend whose
+/// client has gone waits for a lock for ever, and scans on until it next sends a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_given_up_at_the_deadline_is_cancelled_in_the_database() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    test_db.migrate().await;
+    let db = Db::connect(
+        &test_db.url,
+        &PoolSettings {
+            answer_timeout: Duration::from_secs(1),
+            ..pool_of(1)
+        },
+    )
+    .expect("pool builds");
+    let mut users_lock = test_db.lock_users().await;
+    let answer = tokio::time::timeout(Duration::from_secs(20), users::list(&db))
+        .await
+        .expect("the read ends while the lock is held");
+    assert!(
+        matches!(&answer, Err(StoreError::Unavailable(why)) if why.contains("did not answer")),
+        "{answer:?}"
+    );
+
+    let mut observer = test_db.postgres_connection().await;
+    let mut waiting = test_db.users_lock_waiters(&mut observer).await;
+    for _ in 0..100 {
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waiting = test_db.users_lock_waiters(&mut observer).await;
+    }
+    assert_eq!(waiting, 0, "the read given up still waits for the lock");
+    users_lock
+        .batch_execute("COMMIT")
+        .await
+        .expect("unlocks users");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_keeps_its_connection_when_the_worker_that_opened_it_stops() {
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {

@@ -128,17 +128,22 @@ impl TestDb {
         connection
     }
 
+    /// How many statements wait for the lock `lock_users` holds.
+    pub async fn users_lock_waiters(&self, observer: &mut AsyncPgConnection) -> i64 {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'users'::regclass)",
+        ))
+        .get_result::<i64>(observer)
+        .await
+        .expect("pg_locks reads")
+    }
+
     /// Returns once `waiters` statements wait for the lock `lock_users` holds (about 5 s at
     /// most).
     pub async fn wait_for_users_lock_waiters(&self, waiters: i64) {
         let mut observer = self.postgres_connection().await;
         for attempt in 0.. {
-            let waiting = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                "(SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'users'::regclass)",
-            ))
-            .get_result::<i64>(&mut observer)
-            .await
-            .expect("pg_locks reads");
+            let waiting = self.users_lock_waiters(&mut observer).await;
             if waiting >= waiters {
                 return;
             }
