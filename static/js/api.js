@@ -17,7 +17,8 @@ export function setUnauthenticatedHandler(handler) {
   onUnauthenticated = handler;
 }
 
-export async function request(method, path, body) {
+/** With `timeoutMs`, a request not answered in time fails with the code `timeout`. */
+export async function request(method, path, body, timeoutMs) {
   const init = {
     method,
     credentials: 'same-origin',
@@ -28,16 +29,19 @@ export async function request(method, path, body) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
+  if (timeoutMs) init.signal = AbortSignal.timeout(timeoutMs);
+  const timedOut = () => new ApiError(0, 'timeout', null);
   let response;
   try {
     response = await fetch(path, init);
   } catch {
-    throw new ApiError(0, 'network_error', null);
+    throw init.signal?.aborted ? timedOut() : new ApiError(0, 'network_error', null);
   }
   let json = null;
   try {
     json = await response.json();
   } catch {
+    if (init.signal?.aborted) throw timedOut();
     json = null;
   }
   if (!response.ok) {
@@ -67,7 +71,8 @@ export const api = {
   login: (username, password) => request('POST', '/api/auth/login', { username, password }),
   logout: () => request('POST', '/api/auth/logout'),
   config: () => request('GET', '/api/dashboard/config'),
-  check: (after, limit) => request('GET', `${CALLBACKS}/check${query({ after, limit })}`),
+  check: (after, limit, timeoutMs) =>
+    request('GET', `${CALLBACKS}/check${query({ after, limit })}`, undefined, timeoutMs),
   history: (filters, before, limit) =>
     request('GET', `${CALLBACKS}${query({ ...filters, before, limit })}`),
   detail: (id) => request('GET', `${CALLBACKS}/${encodeURIComponent(id)}`),

@@ -5,6 +5,10 @@
 import { api } from './api.js';
 
 const MAX_BACKOFF_MS = 60000;
+// A check unanswered after three intervals (at least this long) counts as a failed poll: a
+// connection that died without a word (a laptop that slept, a network that dropped it) would
+// otherwise hold the poller, and its "reconnecting" state, for as long as the browser waits.
+const MIN_CHECK_TIMEOUT_MS = 5000;
 const PAGE_LIMIT = 100;
 const MAX_PAGES_PER_POLL = 20; // catching up after a long absence: the rest comes next poll
 
@@ -77,6 +81,10 @@ export class Poller {
     }
   }
 
+  checkTimeoutMs() {
+    return Math.max(3 * this.options.intervalMs, MIN_CHECK_TIMEOUT_MS);
+  }
+
   backoff(error) {
     const exponential = this.options.intervalMs * 2 ** Math.min(this.failures, 6);
     const serverSays = error?.retryAfter ? error.retryAfter * 1000 : 0;
@@ -88,7 +96,7 @@ export class Poller {
     let cursor = localStorage.getItem(this.key);
     if (!cursor) {
       // A fresh start: begin at the head, without toasting the history.
-      const first = await api.check(undefined, 1);
+      const first = await api.check(undefined, 1, this.checkTimeoutMs());
       localStorage.setItem(this.key, first.next_cursor);
       this.options.onCount(first.unviewed_count, first.unviewed_count_capped);
       return;
@@ -97,7 +105,7 @@ export class Poller {
     for (let page = 0; page < MAX_PAGES_PER_POLL; page += 1) {
       let result;
       try {
-        result = await api.check(cursor, PAGE_LIMIT);
+        result = await api.check(cursor, PAGE_LIMIT, this.checkTimeoutMs());
       } catch (error) {
         if (error?.code === 'invalid_cursor') {
           localStorage.removeItem(this.key); // e.g. a cursor from another server: start over

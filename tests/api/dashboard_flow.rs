@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::dashboard_browser::{api_get, login, sqlite_app, POLL, WAIT};
 use crate::helpers::browser::Browser;
+use crate::helpers::proxy::ChaosProxy;
 use crate::helpers::*;
 
 /// A toast must show within one poll interval of the callback being stored; the slack covers
@@ -457,6 +458,55 @@ async fn an_unreachable_server_shows_a_quiet_reconnecting_state() {
             json!("/"),
             "stays on the page"
         );
+    })
+    .await;
+    browser.close().await;
+}
+
+/// A connection that dies without a word (a laptop that slept, a network that dropped it)
+/// leaves a poll unanswered: the dashboard says it is reconnecting once the check has waited
+/// three intervals (6 s here), not for as long as the browser would wait, and recovers once
+/// answers come again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_poll_shows_the_reconnecting_state_and_the_dashboard_recovers() {
+    let (app, _db) = sqlite_app(POLL).await;
+    let app_port = app
+        .address
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("the app's port");
+    let proxy = ChaosProxy::start(app_port).await;
+    let through_proxy = format!("http://127.0.0.1:{}", proxy.port);
+    let Some(browser) = Browser::start("unanswered_poll", &through_proxy).await else {
+        return;
+    };
+    let page = &browser;
+    let proxy = &proxy;
+    page.check(async move {
+        let browser = page;
+        login(browser).await;
+        wait_poller_ready(browser).await;
+        let reconnecting = "!document.querySelector('#conn-status').hidden";
+        assert_eq!(
+            browser.js(&format!("return {reconnecting}"), vec![]).await,
+            json!(false)
+        );
+
+        proxy.freeze();
+        browser
+            .wait_until(reconnecting, WAIT, "the reconnecting state")
+            .await;
+        assert_eq!(browser.text("#conn-status").await, "Reconnecting…");
+
+        proxy.restore();
+        browser
+            .wait_until(
+                "document.querySelector('#conn-status').hidden",
+                Duration::from_secs(40),
+                "answers again after the backoff",
+            )
+            .await;
     })
     .await;
     browser.close().await;
