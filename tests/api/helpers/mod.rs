@@ -214,6 +214,17 @@ impl Drop for TestApp {
     }
 }
 
+/// What a store call whose database stopped answering must end with: "unavailable", because
+/// its answer did not come within the deadline (not because a connection failed).
+pub fn assert_no_answer_in_time<T: std::fmt::Debug>(
+    answer: &Result<T, hookbox::store::StoreError>,
+) {
+    assert!(
+        matches!(answer, Err(hookbox::store::StoreError::Unavailable(why)) if why.contains("did not answer")),
+        "{answer:?}"
+    );
+}
+
 pub fn sign(secret: &str, body: &str) -> String {
     header_value(secret.as_bytes(), body.as_bytes())
 }

@@ -18,6 +18,14 @@ pub struct ChaosProxy {
     silences: watch::Sender<u64>,
 }
 
+/// Why a proxied connection stopped forwarding.
+#[derive(PartialEq)]
+enum Ended {
+    Closed,
+    Frozen,
+    Silenced,
+}
+
 impl ChaosProxy {
     pub async fn start(target_port: u16) -> ChaosProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
@@ -50,18 +58,24 @@ impl ChaosProxy {
                         return;
                     };
                     // Biased: once told to stop forwarding, not one more byte passes.
-                    let (froze, silenced) = tokio::select! {
+                    let ended = tokio::select! {
                         biased;
-                        _ = cut.changed() => (false, false),
-                        froze = freeze.wait_for(|frozen| *frozen) => (froze.is_ok(), false),
-                        silenced = silence.changed() => (false, silenced.is_ok()),
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => (false, false),
+                        _ = cut.changed() => Ended::Closed,
+                        froze = freeze.wait_for(|frozen| *frozen) => match froze {
+                            Ok(_) => Ended::Frozen,
+                            Err(_) => Ended::Closed,
+                        },
+                        silenced = silence.changed() => match silenced {
+                            Ok(()) => Ended::Silenced,
+                            Err(_) => Ended::Closed,
+                        },
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => Ended::Closed,
                     };
-                    if silenced {
+                    if ended == Ended::Silenced {
                         // Both sockets stay open, and nothing passes, until the test ends.
                         std::future::pending::<()>().await;
                     }
-                    if froze {
+                    if ended == Ended::Frozen {
                         // Silent until restored, then closed: bytes may have been lost.
                         let _ = freeze.wait_for(|frozen| !*frozen).await;
                     }
