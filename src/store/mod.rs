@@ -196,7 +196,7 @@ impl Db {
             ) if settings.max_connections > 0 => Ok(Db::Postgres {
                 pool: pool.clone(),
                 reads: reads.clone(),
-                own: Some(postgres_pool(url, fast_recycling(), settings)?),
+                own: Some(postgres_pool(url, set_up_postgres_sessions(), settings)?),
                 answer_timeout: *answer_timeout,
             }),
             _ => Ok(self.clone()),
@@ -291,8 +291,7 @@ where
 fn open_on_this_runtime() -> SetupCallback<AsyncPgConnection> {
     let runtime = tokio::runtime::Handle::try_current().ok();
     Box::new(move |url| {
-        let url = url.to_owned();
-        let open = async move { AsyncPgConnection::establish(&url).await };
+        let open = establish_postgres(url.to_owned());
         match &runtime {
             Some(runtime) => runtime
                 .spawn(open)
@@ -305,6 +304,33 @@ fn open_on_this_runtime() -> SetupCallback<AsyncPgConnection> {
             None => open.boxed(),
         }
     })
+}
+
+/// Asked of every Postgres session Hookbox opens. The buffers a session writes out to make room
+/// (the writer's, and a history page's that reads in pages the ingest left dirty) otherwise
+/// wait in the kernel's page cache until its 30-second expiry writes them all at once: during
+/// ingest at full speed several hundred megabytes every half minute, and the commits behind that
+/// write-out stalled. With `backend_flush_after` the session hands its writes to the kernel's
+/// write-back every 256 kB (Postgres's own default for its checkpointer on Linux). In six
+/// alternated one-minute pairs at 64 senders the slowest request went from 641–1,001 ms to
+/// 152–350 ms, with as many callbacks stored (docs/performance.md, 2026-12-07 05:30). A session
+/// setting: the server's configuration is left alone.
+const POSTGRES_SESSION_SETUP: &str = "SET backend_flush_after = '256kB'";
+
+async fn establish_postgres(url: String) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let mut conn = AsyncPgConnection::establish(&url).await?;
+    if let Err(error) = conn.batch_execute(POSTGRES_SESSION_SETUP).await {
+        // A slower session is better than none.
+        tracing::warn!(%error, setup = POSTGRES_SESSION_SETUP, "a Postgres session setting was refused");
+    }
+    Ok(conn)
+}
+
+/// An HTTP worker's own connections: opened where its requests ask for them.
+fn set_up_postgres_sessions() -> ManagerConfig<AsyncPgConnection> {
+    let mut config = fast_recycling();
+    config.custom_setup = Box::new(|url| establish_postgres(url.to_owned()).boxed());
+    config
 }
 
 /// A connection of the worker's own pool when one is free or can be opened, else one of the
@@ -371,4 +397,65 @@ async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> 
         .await
         .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::Text;
+    use diesel::QueryableByName;
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct FlushAfter {
+        #[diesel(sql_type = Text)]
+        backend_flush_after: String,
+    }
+
+    async fn flush_after(db: &Db) -> Result<String, StoreError> {
+        with_conn!(db, read, |conn| {
+            let setting: FlushAfter = diesel::sql_query("SHOW backend_flush_after")
+                .get_result(conn)
+                .await?;
+            Ok(setting.backend_flush_after)
+        })
+    }
+
+    /// Both kinds of connection: the shared pool's, and an HTTP worker's own.
+    #[tokio::test]
+    async fn every_postgres_session_hands_its_writes_to_the_kernel_early() {
+        // The server and the switch the integration tests use (tests/api/helpers/database.rs).
+        let url = std::env::var("HOOKBOX_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let required = std::env::var("HOOKBOX_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+        let url = DatabaseUrl::parse(&url).expect("a Postgres URL");
+        let settings = PoolSettings {
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            answer_timeout: Duration::from_secs(5),
+        };
+        let shared = Db::connect(&url, &settings).expect("pool builds");
+        let worker = shared
+            .for_http_worker(&url, &settings)
+            .expect("the worker's pool builds");
+        for db in [&shared, &worker] {
+            match flush_after(db).await {
+                Ok(value) => assert_eq!(value, "256kB"),
+                Err(error) if !required => {
+                    eprintln!(
+                        "SKIPPED (Postgres test): cannot reach {url}: {error}. \
+                         Set HOOKBOX_REQUIRE_POSTGRES=1 to make this a failure."
+                    );
+                    return;
+                }
+                Err(error) => panic!("cannot reach {url}: {error}"),
+            }
+        }
+        let opened: Vec<_> = worker
+            .pool_status()
+            .into_iter()
+            .map(|(pool, status)| (pool, status.size))
+            .collect();
+        assert_eq!(opened, [("postgres", 1), ("postgres_worker", 1)]);
+    }
 }
