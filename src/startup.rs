@@ -10,7 +10,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::accounts::{self, AccountError, FirstAdmin};
 use crate::auth::{AuthSettings, AuthState};
-use crate::dashboard::DashboardSettings;
+use crate::dashboard::{DashboardSettings, PageConfig};
 use crate::ingest::config::SourcesLoader;
 use crate::ingest::source::Sources;
 use crate::ingest::throttle::SignatureThrottle;
@@ -125,6 +125,7 @@ impl Application {
             metrics: web::Data::new(metrics),
             metrics_access: web::Data::new(settings.ops.metrics_access),
             auth: web::Data::new(AuthState::new(&settings.auth)),
+            page_config: web::Data::new(PageConfig::new(&settings.dashboard, &settings.pool)),
             dashboard: web::Data::new(settings.dashboard),
             sources_loader: settings.sources_loader.map(web::Data::new),
         };
@@ -204,6 +205,7 @@ struct AppState {
     metrics_access: web::Data<metrics::MetricsAccess>,
     auth: web::Data<AuthState>,
     dashboard: web::Data<DashboardSettings>,
+    page_config: web::Data<PageConfig>,
     sources_loader: Option<web::Data<SourcesLoader>>,
 }
 
@@ -275,6 +277,7 @@ fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
         .configure(admin::routes)
         .configure(openapi::routes)
         .app_data(state.dashboard.clone())
+        .app_data(state.page_config.clone())
         .configure(dashboard::routes)
         .default_service(web::to(http::not_found));
 }

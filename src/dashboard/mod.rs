@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 pub use assets::{AssetError, AssetPath, AssetSource};
 
 use crate::http::json_error;
+use crate::store::PoolSettings;
 
 /// What the operator can change about the dashboard.
 #[derive(Debug, Clone)]
@@ -43,7 +44,33 @@ impl DashboardSettings {
     }
 }
 
-/// Expects `web::Data<DashboardSettings>` in the app data.
+/// What `GET /api/dashboard/config` tells the page.
+#[derive(Clone, Debug)]
+pub struct PageConfig {
+    poll_interval: Duration,
+    request_timeout: Duration,
+}
+
+/// Beyond its database deadlines, for the server's own work and the network.
+const REQUEST_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
+
+impl PageConfig {
+    /// The page gives up on an API request the server has not answered within twice its
+    /// deadlines for one database request (a free connection, then the answers: a request looks
+    /// up its session, then its data) and a margin. By then the server has answered, with a
+    /// `503` if the database kept it waiting, unless the connection itself died without a word
+    /// (a laptop that slept, a network that dropped it), which would otherwise leave a view
+    /// loading for as long as the browser keeps the connection.
+    pub fn new(settings: &DashboardSettings, pool: &PoolSettings) -> PageConfig {
+        let one_database_request = pool.acquire_timeout + pool.answer_timeout;
+        PageConfig {
+            poll_interval: settings.poll_interval,
+            request_timeout: 2 * one_database_request + REQUEST_TIMEOUT_MARGIN,
+        }
+    }
+}
+
+/// Expects `web::Data<DashboardSettings>` and `web::Data<PageConfig>` in the app data.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", get_or_head().to(index))
         .route("/login", get_or_head().to(login))
@@ -72,11 +99,14 @@ async fn asset(
 }
 
 /// The page reads its settings from here rather than from inline script, which the CSP forbids.
-async fn config(settings: web::Data<DashboardSettings>) -> HttpResponse {
-    let poll_ms = u64::try_from(settings.poll_interval.as_millis()).unwrap_or(u64::MAX);
+async fn config(page: web::Data<PageConfig>) -> HttpResponse {
+    let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "poll_interval_ms": poll_ms }))
+        .json(json!({
+            "poll_interval_ms": millis(page.poll_interval),
+            "request_timeout_ms": millis(page.request_timeout),
+        }))
 }
 
 async fn serve(req: &HttpRequest, settings: &DashboardSettings, raw_path: &str) -> HttpResponse {

@@ -17,8 +17,18 @@ export function setUnauthenticatedHandler(handler) {
   onUnauthenticated = handler;
 }
 
-/** With `timeoutMs`, a request not answered in time fails with the code `timeout`. */
-export async function request(method, path, body, timeoutMs) {
+// How long a request waits for its answer before it fails with the code `timeout`: past the
+// server's own deadlines the connection is dead. The config endpoint says how long that is
+// (`request_timeout_ms`, 69 s with the server's defaults); until it has answered, a little more.
+let requestTimeoutMs = 75_000;
+
+/** Called by the app with the config endpoint's `request_timeout_ms`. */
+export function setRequestTimeout(ms) {
+  requestTimeoutMs = ms;
+}
+
+/** A request not answered within `timeoutMs` (default: the one above) fails with `timeout`. */
+export async function request(method, path, body, timeoutMs = requestTimeoutMs) {
   const init = {
     method,
     credentials: 'same-origin',
@@ -29,19 +39,19 @@ export async function request(method, path, body, timeoutMs) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  if (timeoutMs) init.signal = AbortSignal.timeout(timeoutMs);
+  init.signal = AbortSignal.timeout(timeoutMs);
   const timedOut = () => new ApiError(0, 'timeout', null);
   let response;
   try {
     response = await fetch(path, init);
   } catch {
-    throw init.signal?.aborted ? timedOut() : new ApiError(0, 'network_error', null);
+    throw init.signal.aborted ? timedOut() : new ApiError(0, 'network_error', null);
   }
   let json = null;
   try {
     json = await response.json();
   } catch {
-    if (init.signal?.aborted) throw timedOut();
+    if (init.signal.aborted) throw timedOut();
     json = null;
   }
   if (!response.ok) {

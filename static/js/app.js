@@ -2,7 +2,7 @@
 // shows toasts and the unread count, and switches between the Unread, History and Rejected
 // tabs.
 
-import { api, setUnauthenticatedHandler } from './api.js';
+import { api, setRequestTimeout, setUnauthenticatedHandler } from './api.js';
 import { $, h, replace } from './dom.js';
 import { configureDetail, openDetail } from './detail.js';
 import { countLabel, outcomeOf, plural } from './format.js';
@@ -202,6 +202,7 @@ async function boot() {
   try {
     const config = await api.config();
     if (Number.isFinite(config?.poll_interval_ms) && config.poll_interval_ms >= 100) intervalMs = config.poll_interval_ms;
+    if (Number.isFinite(config?.request_timeout_ms) && config.request_timeout_ms >= 1000) setRequestTimeout(config.request_timeout_ms);
   } catch {
     // The default interval is fine.
   }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use fantoccini::key::Key;
 use fantoccini::Locator;
+use hookbox::dashboard::DashboardSettings;
 use serde_json::{json, Value};
 
 use crate::dashboard_browser::{api_get, login, sqlite_app, POLL, WAIT};
@@ -470,13 +471,7 @@ async fn an_unreachable_server_shows_a_quiet_reconnecting_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_poll_shows_the_reconnecting_state_and_the_dashboard_recovers() {
     let (app, _db) = sqlite_app(POLL).await;
-    let app_port = app
-        .address
-        .rsplit(':')
-        .next()
-        .and_then(|port| port.parse().ok())
-        .expect("the app's port");
-    let proxy = ChaosProxy::start(app_port).await;
+    let proxy = ChaosProxy::start(app.port()).await;
     let through_proxy = format!("http://127.0.0.1:{}", proxy.port);
     let Some(browser) = Browser::start("unanswered_poll", &through_proxy).await else {
         return;
@@ -507,6 +502,84 @@ async fn an_unanswered_poll_shows_the_reconnecting_state_and_the_dashboard_recov
                 "answers again after the backoff",
             )
             .await;
+    })
+    .await;
+    browser.close().await;
+}
+
+/// A view's request that gets no answer (the connection died without a word) ends in an error
+/// once the page's request timeout has passed (9 s here: twice 1 s for a connection and 1 s for
+/// the answers, and 5 s), not whenever the browser gives up, and the view loads again once
+/// answers come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_history_request_ends_in_an_error_and_the_view_loads_again() {
+    let db = TestDb::create(Backend::Sqlite).await.expect("sqlite works");
+    let app = TestApp::spawn_with(
+        &db,
+        AppOptions {
+            dashboard: DashboardSettings {
+                poll_interval: POLL,
+                ..DashboardSettings::default()
+            },
+            acquire_timeout: Duration::from_secs(1),
+            answer_timeout: Duration::from_secs(1),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    send(
+        &app,
+        callback(
+            "job-t1",
+            "workflow.completed",
+            "summarize",
+            "completed",
+            None,
+        ),
+    )
+    .await;
+    let proxy = ChaosProxy::start(app.port()).await;
+    let through_proxy = format!("http://127.0.0.1:{}", proxy.port);
+    let Some(browser) = Browser::start("unanswered_history", &through_proxy).await else {
+        return;
+    };
+    let rows = "document.querySelectorAll('#history-rows tr').length";
+    let settled = "!document.querySelector('#history-table').hasAttribute('aria-busy')";
+    let page = &browser;
+    let proxy = &proxy;
+    page.check(async move {
+        let browser = page;
+        login(browser).await;
+        browser.click("#tab-history").await;
+        browser
+            .wait_until(&format!("{rows} === 1"), WAIT, "the history")
+            .await;
+
+        proxy.freeze();
+        browser.type_into("input[name=q]", "job-t").await;
+        browser
+            .wait_until(
+                "document.querySelector('#history-table').hasAttribute('aria-busy')",
+                WAIT,
+                "the search to start",
+            )
+            .await;
+        browser
+            .wait_until(settled, WAIT, "the search to give up")
+            .await;
+        let fatal = browser.text("#fatal").await;
+        assert!(fatal.contains("(timeout)"), "{fatal}");
+
+        proxy.restore();
+        browser.type_into("input[name=q]", "1").await;
+        browser
+            .wait_until(
+                &format!("{settled} && {rows} === 1"),
+                Duration::from_secs(40),
+                "the search once answered",
+            )
+            .await;
+        assert!(browser.text("#history-rows").await.contains("job-t1"));
     })
     .await;
     browser.close().await;

@@ -102,6 +102,15 @@ impl Default for AppOptions {
 }
 
 impl TestApp {
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.address
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("the app's port")
+    }
+
     pub async fn spawn(db: &TestDb) -> TestApp {
         TestApp::spawn_with(db, AppOptions::default()).await
     }
