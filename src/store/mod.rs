@@ -141,16 +141,12 @@ impl Db {
     /// the database is down; the first query does, with `StoreError::Unavailable`.
     pub fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Db, StoreError> {
         match url {
-            DatabaseUrl::Postgres(url) => {
-                let mut config = fast_recycling();
-                config.custom_setup = open_on_this_runtime();
-                Ok(Db::Postgres {
-                    pool: postgres_pool(url, config, settings)?,
-                    reads: ReadsInFlight::default(),
-                    own: None,
-                    answer_timeout: settings.answer_timeout,
-                })
-            }
+            DatabaseUrl::Postgres(url) => Ok(Db::Postgres {
+                pool: postgres_pool(url, settings)?,
+                reads: ReadsInFlight::default(),
+                own: None,
+                answer_timeout: settings.answer_timeout,
+            }),
             DatabaseUrl::Sqlite(path) => {
                 let path = path.to_string_lossy().into_owned();
                 let manager = || {
@@ -196,7 +192,7 @@ impl Db {
             ) if settings.max_connections > 0 => Ok(Db::Postgres {
                 pool: pool.clone(),
                 reads: reads.clone(),
-                own: Some(postgres_pool(url, set_up_postgres_sessions(), settings)?),
+                own: Some(postgres_pool(url, settings)?),
                 answer_timeout: *answer_timeout,
             }),
             _ => Ok(self.clone()),
@@ -256,9 +252,10 @@ fn fast_recycling<C: AsyncConnection + 'static>() -> ManagerConfig<C> {
 
 fn postgres_pool(
     url: &str,
-    config: ManagerConfig<AsyncPgConnection>,
     settings: &PoolSettings,
 ) -> Result<Pool<AsyncPgConnection>, StoreError> {
+    let mut config = fast_recycling();
+    config.custom_setup = open_on_this_runtime();
     let manager = AsyncDieselConnectionManager::new_with_config(url, config);
     build_pool(manager, settings.max_connections, settings)
 }
@@ -283,7 +280,8 @@ where
 }
 
 /// Opens each Postgres connection on the runtime that builds the pool (in `hookbox serve`, the
-/// process's runtime, which outlives the pool). A connection is driven by a task on the runtime
+/// process's runtime for the shared pool, which outlives it, and an HTTP worker's own runtime for
+/// that worker's pool), set up by `establish_postgres`. A connection is driven by a task on the runtime
 /// that opens it, and its socket belongs to that runtime's I/O driver. Opened where a request
 /// first needed it, that is one HTTP worker's runtime, and the connection dies with the worker:
 /// at a graceful shutdown an idle worker stops at once, and a read still running on another
@@ -324,13 +322,6 @@ async fn establish_postgres(url: String) -> diesel::ConnectionResult<AsyncPgConn
         tracing::warn!(%error, setup = POSTGRES_SESSION_SETUP, "a Postgres session setting was refused");
     }
     Ok(conn)
-}
-
-/// An HTTP worker's own connections: opened where its requests ask for them.
-fn set_up_postgres_sessions() -> ManagerConfig<AsyncPgConnection> {
-    let mut config = fast_recycling();
-    config.custom_setup = Box::new(|url| establish_postgres(url.to_owned()).boxed());
-    config
 }
 
 /// A connection of the worker's own pool when one is free or can be opened, else one of the
