@@ -11,20 +11,14 @@ use crate::helpers::*;
 pub const WAIT: Duration = Duration::from_secs(15);
 
 pub async fn sqlite_app(poll: Duration) -> (TestApp, TestDb) {
-    let db = TestDb::create(Backend::Sqlite).await.expect("sqlite works");
-    let dashboard = DashboardSettings {
-        poll_interval: poll,
-        ..DashboardSettings::default()
-    };
-    let app = TestApp::spawn_with(
-        &db,
-        AppOptions {
-            dashboard,
-            ..AppOptions::default()
+    TestApp::spawn_sqlite(AppOptions {
+        dashboard: DashboardSettings {
+            poll_interval: poll,
+            ..DashboardSettings::default()
         },
-    )
-    .await;
-    (app, db)
+        ..AppOptions::default()
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

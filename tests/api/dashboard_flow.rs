@@ -513,19 +513,15 @@ async fn an_unanswered_poll_shows_the_reconnecting_state_and_the_dashboard_recov
 /// answers come back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_history_request_ends_in_an_error_and_the_view_loads_again() {
-    let db = TestDb::create(Backend::Sqlite).await.expect("sqlite works");
-    let app = TestApp::spawn_with(
-        &db,
-        AppOptions {
-            dashboard: DashboardSettings {
-                poll_interval: POLL,
-                ..DashboardSettings::default()
-            },
-            acquire_timeout: Duration::from_secs(1),
-            answer_timeout: Duration::from_secs(1),
-            ..AppOptions::default()
+    let (app, _db) = TestApp::spawn_sqlite(AppOptions {
+        dashboard: DashboardSettings {
+            poll_interval: POLL,
+            ..DashboardSettings::default()
         },
-    )
+        acquire_timeout: Duration::from_secs(1),
+        answer_timeout: Duration::from_secs(1),
+        ..AppOptions::default()
+    })
     .await;
     send(
         &app,

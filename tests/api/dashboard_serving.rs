@@ -8,16 +8,11 @@ use hookbox::dashboard::DashboardSettings;
 use crate::helpers::*;
 
 async fn sqlite_app(dashboard: DashboardSettings) -> (TestApp, TestDb) {
-    let db = TestDb::create(Backend::Sqlite).await.expect("sqlite works");
-    let app = TestApp::spawn_with(
-        &db,
-        AppOptions {
-            dashboard,
-            ..AppOptions::default()
-        },
-    )
-    .await;
-    (app, db)
+    TestApp::spawn_sqlite(AppOptions {
+        dashboard,
+        ..AppOptions::default()
+    })
+    .await
 }
 
 async fn get(app: &TestApp, path: &str) -> reqwest::Response {
@@ -177,19 +172,15 @@ async fn a_static_dir_serves_the_files_from_disk_and_picks_up_edits() {
 
 #[tokio::test]
 async fn the_page_reads_its_poll_interval_and_request_timeout_from_the_config_endpoint() {
-    let db = TestDb::create(Backend::Sqlite).await.expect("sqlite works");
-    let app = TestApp::spawn_with(
-        &db,
-        AppOptions {
-            dashboard: DashboardSettings {
-                poll_interval: Duration::from_millis(1500),
-                ..DashboardSettings::default()
-            },
-            acquire_timeout: Duration::from_secs(1),
-            answer_timeout: Duration::from_secs(3),
-            ..AppOptions::default()
+    let (app, _db) = TestApp::spawn_sqlite(AppOptions {
+        dashboard: DashboardSettings {
+            poll_interval: Duration::from_millis(1500),
+            ..DashboardSettings::default()
         },
-    )
+        acquire_timeout: Duration::from_secs(1),
+        answer_timeout: Duration::from_secs(3),
+        ..AppOptions::default()
+    })
     .await;
     let json = json_with_status(get(&app, "/api/dashboard/config").await, 200).await;
     assert_eq!(json["poll_interval_ms"], 1500);

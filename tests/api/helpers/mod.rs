@@ -111,6 +111,13 @@ impl TestApp {
             .expect("the app's port")
     }
 
+    /// The server on a fresh SQLite file, for tests about the HTTP side.
+    pub async fn spawn_sqlite(options: AppOptions) -> (TestApp, TestDb) {
+        let db = TestDb::create(Backend::Sqlite).await.expect("sqlite works");
+        let app = TestApp::spawn_with(&db, options).await;
+        (app, db)
+    }
+
     pub async fn spawn(db: &TestDb) -> TestApp {
         TestApp::spawn_with(db, AppOptions::default()).await
     }
