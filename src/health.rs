@@ -38,7 +38,9 @@ pub async fn readyz(db: web::Data<Db>) -> HttpResponse {
         Ok(pinged) => {
             pinged.unwrap_or_else(|error| Err(StoreError::Unavailable(error.to_string())))
         }
-        Err(_) => Err(StoreError::no_answer_within(ANSWER_TIMEOUT)),
+        Err(_) => Err(StoreError::NoAnswer {
+            waited: ANSWER_TIMEOUT,
+        }),
     };
     match pinged {
         Ok(()) => {

@@ -31,6 +31,11 @@ pub enum ApiError {
     InvalidConfig(String),
     #[error("storage unavailable")]
     StorageUnavailable,
+    /// The database took longer than `--db-answer-timeout-ms` over a statement: most often a
+    /// text search through many rows. Not `storage_unavailable`: retrying the same request
+    /// unchanged would most likely take as long again.
+    #[error("the database did not answer within {} ms", waited.as_millis())]
+    DatabaseTimeout { waited: std::time::Duration },
     /// Logged where it is turned into a response; the body says only `internal_error`.
     #[error("internal error: {0}")]
     Internal(String),
@@ -49,6 +54,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::InvalidConfig(_) => "invalid_config",
             ApiError::StorageUnavailable => "storage_unavailable",
+            ApiError::DatabaseTimeout { .. } => "database_timeout",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -58,6 +64,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) => ApiError::StorageUnavailable,
+            StoreError::NoAnswer { waited } => ApiError::DatabaseTimeout { waited },
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Query(inner) => ApiError::Internal(inner.to_string()),
         }
@@ -74,6 +81,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::InvalidConfig(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::DatabaseTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,12 +98,19 @@ impl ResponseError for ApiError {
                 response
                     .insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
             }
+            ApiError::DatabaseTimeout { waited } => tracing::warn!(
+                waited_ms = waited.as_millis(),
+                "admin request refused: the database did not answer in time"
+            ),
             ApiError::Internal(cause) => tracing::error!(error = %cause, "admin request failed"),
             _ => {}
         }
         let body = match self {
             ApiError::InvalidRequest(detail) | ApiError::InvalidConfig(detail) => {
                 json!({ "error": code, "detail": detail })
+            }
+            ApiError::DatabaseTimeout { .. } => {
+                json!({ "error": code, "detail": self.to_string() })
             }
             _ => json!({ "error": code }),
         };
@@ -132,4 +147,54 @@ where
     tokio::spawn(work)
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn answer(error: StoreError) -> (StatusCode, Option<HeaderValue>, serde_json::Value) {
+        let response = ApiError::from(error).error_response();
+        let status = response.status();
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .expect("a JSON body");
+        (
+            status,
+            retry_after,
+            serde_json::from_slice(&body).expect("JSON"),
+        )
+    }
+
+    #[actix_web::test]
+    async fn a_statement_the_database_did_not_answer_in_time_is_a_504_that_says_how_long() {
+        let (status, retry_after, body) = answer(StoreError::NoAnswer {
+            waited: Duration::from_millis(30_000),
+        })
+        .await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            retry_after, None,
+            "the same search would most likely take as long again"
+        );
+        assert_eq!(
+            body,
+            json!({
+                "error": "database_timeout",
+                "detail": "the database did not answer within 30000 ms"
+            })
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_database_that_cannot_be_reached_is_a_503_to_retry_later() {
+        let (status, retry_after, body) =
+            answer(StoreError::Unavailable("connection refused".into())).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after, Some(HeaderValue::from(RETRY_AFTER_SECONDS)));
+        assert_eq!(body, json!({ "error": "storage_unavailable" }));
+    }
 }

@@ -58,7 +58,9 @@ pub async fn insert_unique(
             // and answered as a duplicate.
             let Ok(written) = tokio::time::timeout(limits.answer_timeout, insert).await else {
                 pg_connection.close_silent(connection);
-                return Err(StoreError::no_answer_within(limits.answer_timeout));
+                return Err(StoreError::NoAnswer {
+                    waited: limits.answer_timeout,
+                });
             };
             if written.is_err() {
                 pg_connection.give_up(&connection);

@@ -7,21 +7,17 @@ pub enum StoreError {
     /// Callers answer 503 so that senders retry later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A statement sent on a working connection got no answer within the deadline: a search
+    /// through many rows, a lock held elsewhere, or a database that stopped answering. The
+    /// statement is given up (and cancelled); whether a write in it was committed is unknown.
+    #[error("the database did not answer within {} ms", waited.as_millis())]
+    NoAnswer { waited: std::time::Duration },
     #[error("record not found")]
     NotFound,
     /// The database answered with an error; the request itself may be at fault or the
     /// database may be failing (disk full). Never turned into a success.
     #[error("database query failed")]
     Query(#[source] DieselError),
-}
-
-impl StoreError {
-    pub fn no_answer_within(timeout: std::time::Duration) -> StoreError {
-        StoreError::Unavailable(format!(
-            "the database did not answer within {} ms",
-            timeout.as_millis()
-        ))
-    }
 }
 
 impl From<DieselError> for StoreError {

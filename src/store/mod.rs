@@ -96,7 +96,7 @@ pub enum Db {
 /// body is compiled once per backend. `read` and `write` pick the SQLite pool; on Postgres a
 /// `read` is counted in `reads` while it waits for a connection and runs, and a connection of
 /// the worker's own is taken when one is free. A Postgres body that gets no answer within the
-/// `answer_timeout` is abandoned and the enclosing function returns `StoreError::Unavailable`.
+/// `answer_timeout` is abandoned and the enclosing function returns `StoreError::NoAnswer`.
 /// (SQLite's run on a blocking thread that cannot be abandoned; see health.rs.)
 macro_rules! with_conn {
     ($db:expr, $mode:ident, |$conn:ident| $body:expr) => {
@@ -360,7 +360,7 @@ pub(crate) fn close_silent(pooled: Object<AsyncPgConnection>, waited: Duration) 
         waited_ms = waited.as_millis(),
         "the database did not answer in time; its connection is closed"
     );
-    StoreError::no_answer_within(waited)
+    StoreError::NoAnswer { waited }
 }
 
 /// How long the cancel request of `abandon` may take to be sent.

@@ -2,11 +2,12 @@
 // server's stable code; a lost session sends the page back to the login screen.
 
 export class ApiError extends Error {
-  constructor(status, code, retryAfter) {
+  constructor(status, code, retryAfter, detail = null) {
     super(`${status} ${code}`);
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.detail = detail;
   }
 }
 
@@ -57,7 +58,8 @@ export async function request(method, path, body, timeoutMs = requestTimeoutMs) 
   if (!response.ok) {
     const code = typeof json?.error === 'string' ? json.error : `http_${response.status}`;
     const retryAfter = Number.parseInt(response.headers.get('retry-after') ?? '', 10);
-    const error = new ApiError(response.status, code, Number.isFinite(retryAfter) ? retryAfter : null);
+    const detail = typeof json?.detail === 'string' ? json.detail : null;
+    const error = new ApiError(response.status, code, Number.isFinite(retryAfter) ? retryAfter : null, detail);
     if (response.status === 401 && !path.startsWith('/api/auth/login')) onUnauthenticated(error);
     throw error;
   }

@@ -98,6 +98,41 @@ function showEmpty(filters) {
   empty.hidden = false;
 }
 
+/** Why a page did not load, in words, and what may help. */
+function loadErrorText(error, filters) {
+  const what = filters.q ? 'This search' : 'This page';
+  switch (error?.code) {
+    case 'database_timeout':
+      return [`${what} took the database too long: ${error.detail ?? 'it did not answer in time'}.`,
+        filters.q
+          ? 'A text search reads every callback it cannot rule out; a status, workflow or event filter narrows it.'
+          : 'The database may be busy; try again in a moment.'];
+    case 'timeout':
+      return ['The server did not answer in time.', 'The connection to it may be down; try again in a moment.'];
+    case 'storage_unavailable':
+      return ['The database cannot be reached right now.', 'Try again in a moment.'];
+    case 'network_error':
+      return ['The server cannot be reached.', 'Check the connection, then try again.'];
+    default:
+      return [`Loading failed (${error?.code ?? 'error'}).`, 'Try again in a moment.'];
+  }
+}
+
+/** Says in the view, until the next load, that a page did not load; offers to try again. */
+function showLoadError(error, filters, more) {
+  const [title, hint] = loadErrorText(error, filters);
+  const retry = h('button', {
+    className: 'btn',
+    attrs: { type: 'button' },
+    text: 'Try again',
+    on: { click: () => loadHistory(filters, { more }) },
+  });
+  const box = $('#history-empty');
+  replace(box, h('div', { className: 'load-error', attrs: { role: 'alert' } },
+    h('p', { className: 'empty-title', text: title }), h('p', { className: 'muted', text: hint }), retry));
+  box.hidden = false;
+}
+
 /** Loads the first page for `filters` (or the next page when `more`). */
 export async function loadHistory(filters, { more = false } = {}) {
   const mine = ++loading;
@@ -105,6 +140,7 @@ export async function loadHistory(filters, { more = false } = {}) {
   const button = $('#load-more');
   button.disabled = true;
   $('#history-table').setAttribute('aria-busy', 'true');
+  if ($('#history-empty').querySelector('.load-error')) $('#history-empty').hidden = true;
   try {
     const page = await api.history(filters, more ? nextCursor : undefined, PAGE);
     if (mine !== loading) return;
@@ -122,7 +158,21 @@ export async function loadHistory(filters, { more = false } = {}) {
     if (shown === 0) showEmpty(filters);
     else $('#history-empty').hidden = true;
   } catch (error) {
-    if (mine === loading) hooks.onError(error);
+    if (mine !== loading) return;
+    if (error?.status === 401 || error?.status === 403) {
+      hooks.onError(error);
+      return;
+    }
+    if (!more) {
+      // Rows of the previous filters must not pass for the answer to these.
+      rowsById.clear();
+      replace(tbody);
+      nextCursor = null;
+      button.hidden = true;
+      $('#history-table').hidden = true;
+      $('#history-summary').textContent = 'Not loaded.';
+    }
+    showLoadError(error, filters, more);
   } finally {
     if (mine === loading) {
       button.disabled = false;

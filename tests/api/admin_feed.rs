@@ -343,3 +343,48 @@ on_both_backends! {
         }));
     }
 }
+
+/// A search the database does not answer within `--db-answer-timeout-ms` (here: it waits for a
+/// lock another session holds on `callbacks`) is a `504 database_timeout` that says how long it
+/// waited, not the `503 storage_unavailable` of a database that cannot be reached; the same
+/// search is answered once the database answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_the_database_does_not_answer_in_time_is_a_504_database_timeout() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let app = TestApp::spawn_with(
+        &test_db,
+        AppOptions {
+            answer_timeout: std::time::Duration::from_millis(500),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let admin = app.login_admin().await;
+    app.post_many("slow-search", 3).await;
+    let search = "/api/admin/llm-callbacks?q=slow-search";
+
+    let mut lock = test_db.postgres_connection().await;
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut lock,
+        "BEGIN; LOCK TABLE callbacks IN ACCESS EXCLUSIVE MODE",
+    )
+    .await
+    .expect("locks callbacks");
+    let refused = app.get_as(&admin, search).await;
+    assert_eq!(refused.headers().get("retry-after"), None);
+    let answer = json_with_status(refused, 504).await;
+    assert_eq!(
+        answer,
+        json!({
+            "error": "database_timeout",
+            "detail": "the database did not answer within 500 ms"
+        })
+    );
+
+    diesel_async::SimpleAsyncConnection::batch_execute(&mut lock, "COMMIT")
+        .await
+        .expect("unlocks");
+    assert_eq!(ids(&app.get_json(&admin, search).await).len(), 3);
+}

@@ -563,8 +563,12 @@ async fn an_unanswered_history_request_ends_in_an_error_and_the_view_loads_again
         browser
             .wait_until(settled, WAIT, "the search to give up")
             .await;
-        let fatal = browser.text("#fatal").await;
-        assert!(fatal.contains("(timeout)"), "{fatal}");
+        let said = browser.text("#history-empty").await;
+        assert!(said.contains("The server did not answer in time"), "{said}");
+        assert_eq!(
+            browser.js(&format!("return {rows}"), vec![]).await,
+            json!(0)
+        );
 
         proxy.restore();
         browser.type_into("input[name=q]", "1").await;
@@ -668,5 +672,105 @@ async fn two_tabs_share_the_cursor_and_do_not_toast_the_same_callback_again() {
             }
         })
         .await;
+    browser.close().await;
+}
+
+/// A search the database does not answer within `--db-answer-timeout-ms` says so in the history
+/// view, with no rows of the previous filters left standing as if they were its answer, and it
+/// keeps saying so after the poller's next successful check (which clears the page-wide error
+/// banner); "Try again" then loads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried_again() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let app = TestApp::spawn_with(
+        &test_db,
+        AppOptions {
+            dashboard: DashboardSettings {
+                poll_interval: POLL,
+                ..DashboardSettings::default()
+            },
+            answer_timeout: Duration::from_secs(1),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    for (job, status) in [("job-slow-1", "completed"), ("other-2", "failed")] {
+        send(
+            &app,
+            callback(job, "workflow.completed", "summarize", status, None),
+        )
+        .await;
+    }
+    let Some(browser) = Browser::start("search_database_timeout", &app.address).await else {
+        return;
+    };
+    let rows = "document.querySelectorAll('#history-rows tr').length";
+    let settled = "!document.querySelector('#history-table').hasAttribute('aria-busy')";
+    let said = "document.querySelector('#history-empty').textContent";
+    let test_db = &test_db;
+    let page = &browser;
+    page.check(async move {
+        let browser = page;
+        login(browser).await;
+        wait_poller_ready(browser).await;
+        browser.click("#tab-history").await;
+        browser
+            .wait_until(&format!("{rows} === 2"), WAIT, "the history")
+            .await;
+
+        let mut lock = test_db.postgres_connection().await;
+        diesel_async::SimpleAsyncConnection::batch_execute(
+            &mut lock,
+            "BEGIN; LOCK TABLE callbacks IN ACCESS EXCLUSIVE MODE",
+        )
+        .await
+        .expect("locks callbacks");
+        browser.type_into("input[name=q]", "job-slow").await;
+        browser
+            .wait_until(
+                &format!("{said}.includes('did not answer within 1000 ms')"),
+                WAIT,
+                "the search to fail",
+            )
+            .await;
+        diesel_async::SimpleAsyncConnection::batch_execute(&mut lock, "COMMIT")
+            .await
+            .expect("unlocks");
+
+        // The poller answers again and clears the banner; the view still says what happened.
+        browser
+            .wait_until(
+                "document.querySelector('#conn-status').hidden && !document.querySelector('#fatal').textContent",
+                WAIT,
+                "the poller to be answered again",
+            )
+            .await;
+        tokio::time::sleep(POLL * 2).await;
+        let text = browser.text("#history-empty").await;
+        assert!(
+            text.contains("This search took the database too long")
+                && text.contains("a status, workflow or event filter narrows it"),
+            "{text}"
+        );
+        assert_eq!(browser.js(&format!("return {rows}"), vec![]).await, json!(0));
+        assert_eq!(browser.text("#history-summary").await, "Not loaded.");
+
+        browser.click_button_with_text("Try again").await;
+        browser
+            .wait_until(&format!("{settled} && {rows} === 1"), WAIT, "the search tried again")
+            .await;
+        assert!(browser.text("#history-rows").await.contains("job-slow-1"));
+        assert!(
+            browser
+                .js("return document.querySelector('#history-empty').hidden", vec![])
+                .await
+                .as_bool()
+                .unwrap_or(false),
+            "the error is gone once the search is answered"
+        );
+    })
+    .await;
     browser.close().await;
 }

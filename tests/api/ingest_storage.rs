@@ -1,6 +1,6 @@
 //! Idempotency and durability: retries never duplicate, races are decided by the database,
-//! and a database that is unreachable or silent gives 503, to senders and dashboards alike,
-//! until it is back.
+//! and a database that is unreachable or silent gives senders 503 (dashboards 503, or 504 when
+//! a statement got no answer in time) until it is back.
 
 use std::time::Duration;
 
@@ -176,6 +176,19 @@ async fn assert_storage_unavailable(response: reqwest::Response) {
     assert_eq!(json["error"], "storage_unavailable");
 }
 
+/// A dashboard read refused while the database is silent: `504 database_timeout` when it got a
+/// connection whose answer never came, `503 storage_unavailable` when it could not get one at
+/// all (which of the two depends on the connections its HTTP worker already had open).
+async fn assert_read_refused(response: reqwest::Response) {
+    if response.status() == 503 {
+        return assert_storage_unavailable(response).await;
+    }
+    assert_eq!(response.headers().get("retry-after"), None);
+    let json = json_with_status(response, 504).await;
+    assert_eq!(json["error"], "database_timeout");
+    assert_eq!(json["detail"], "the database did not answer within 1000 ms");
+}
+
 /// After an outage: `body` (refused during it) is stored within 10 s without a restart,
 /// `/readyz` is 200 again, and the database, read directly, holds it and the one callback
 /// stored before the outage, each once.
@@ -256,7 +269,7 @@ async fn a_postgres_that_stops_answering_gives_503_and_ingest_recovers_without_a
         "storage_unavailable"
     );
     let history = answered_while_silent(app.get_as(&admin, "/api/admin/llm-callbacks")).await;
-    assert_storage_unavailable(history).await;
+    assert_read_refused(history).await;
 
     proxy.restore();
     assert_ingest_recovers(&app, &test_db, &during).await;
@@ -265,8 +278,9 @@ async fn a_postgres_that_stops_answering_gives_503_and_ingest_recovers_without_a
 }
 
 /// A connection that goes silent for good while others can still be opened (a network that
-/// dropped it without a word): each silent connection costs at most one request a 503, then
-/// it is closed instead of going back to the pool, and the next batch or read opens a new one.
+/// dropped it without a word): each silent connection costs at most one request a 503 (a
+/// callback) or 504 (a dashboard read), then it is closed instead of going back to the pool,
+/// and the next batch or read opens a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_stops_answering_is_closed_and_the_next_requests_get_a_new_one() {
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
@@ -279,10 +293,9 @@ async fn a_connection_that_stops_answering_is_closed_and_the_next_requests_get_a
     proxy.silence_open();
     // Each of the test app's four connections (`TestApp::spawn_with`) may cost one request.
     let mut refused = 0;
-    let mut refuse = |response: reqwest::Response| {
+    let mut count_refusal = || {
         refused += 1;
         assert!(refused <= 4, "a silent connection was used again");
-        assert_storage_unavailable(response)
     };
     for n in 0..8 {
         let body = callback_body(&format!("after-{n}"), "workflow.completed");
@@ -291,11 +304,13 @@ async fn a_connection_that_stops_answering_is_closed_and_the_next_requests_get_a
             if response.status() == 200 {
                 break;
             }
-            refuse(response).await;
+            count_refusal();
+            assert_storage_unavailable(response).await;
         }
         let history = answered_while_silent(app.get_as(&admin, "/api/admin/llm-callbacks")).await;
         if history.status() != 200 {
-            refuse(history).await;
+            count_refusal();
+            assert_read_refused(history).await;
         }
     }
     assert!(refused >= 1, "the silent connections were not used at all");
