@@ -365,13 +365,7 @@ async fn a_search_the_database_does_not_answer_in_time_is_a_504_database_timeout
     app.post_many("slow-search", 3).await;
     let search = "/api/admin/llm-callbacks?q=slow-search";
 
-    let mut lock = test_db.postgres_connection().await;
-    diesel_async::SimpleAsyncConnection::batch_execute(
-        &mut lock,
-        "BEGIN; LOCK TABLE callbacks IN ACCESS EXCLUSIVE MODE",
-    )
-    .await
-    .expect("locks callbacks");
+    let mut lock = test_db.lock_table("callbacks").await;
     let refused = app.get_as(&admin, search).await;
     assert_eq!(refused.headers().get("retry-after"), None);
     let answer = json_with_status(refused, 504).await;
@@ -383,8 +377,6 @@ async fn a_search_the_database_does_not_answer_in_time_is_a_504_database_timeout
         })
     );
 
-    diesel_async::SimpleAsyncConnection::batch_execute(&mut lock, "COMMIT")
-        .await
-        .expect("unlocks");
+    TestDb::unlock(&mut lock).await;
     assert_eq!(ids(&app.get_json(&admin, search).await).len(), 3);
 }

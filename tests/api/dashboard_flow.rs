@@ -720,13 +720,7 @@ async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried
             .wait_until(&format!("{rows} === 2"), WAIT, "the history")
             .await;
 
-        let mut lock = test_db.postgres_connection().await;
-        diesel_async::SimpleAsyncConnection::batch_execute(
-            &mut lock,
-            "BEGIN; LOCK TABLE callbacks IN ACCESS EXCLUSIVE MODE",
-        )
-        .await
-        .expect("locks callbacks");
+        let mut lock = test_db.lock_table("callbacks").await;
         browser.type_into("input[name=q]", "job-slow").await;
         browser
             .wait_until(
@@ -735,9 +729,7 @@ async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried
                 "the search to fail",
             )
             .await;
-        diesel_async::SimpleAsyncConnection::batch_execute(&mut lock, "COMMIT")
-            .await
-            .expect("unlocks");
+        TestDb::unlock(&mut lock).await;
 
         // The poller answers again and clears the banner; the view still says what happened.
         browser

@@ -120,12 +120,25 @@ impl TestDb {
 
     /// Reads of `users` wait until the returned connection commits: a read held mid-flight.
     pub async fn lock_users(&self) -> AsyncPgConnection {
+        self.lock_table("users").await
+    }
+
+    /// Every statement on `table` waits until the returned connection ends its transaction
+    /// (`unlock`).
+    pub async fn lock_table(&self, table: &str) -> AsyncPgConnection {
         let mut connection = self.postgres_connection().await;
         connection
-            .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            .batch_execute(&format!(
+                "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+            ))
             .await
-            .expect("locks users");
+            .unwrap_or_else(|e| panic!("cannot lock {table}: {e}"));
         connection
+    }
+
+    /// Ends the transaction of `lock_table`, releasing its lock.
+    pub async fn unlock(locked: &mut AsyncPgConnection) {
+        locked.batch_execute("COMMIT").await.expect("unlocks");
     }
 
     /// How many statements wait for the lock `lock_users` holds.
