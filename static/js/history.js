@@ -103,7 +103,7 @@ function loadErrorText(error, filters) {
   const what = filters.q ? 'This search' : 'This page';
   switch (error?.code) {
     case 'database_timeout':
-      return [`${what} took the database too long: ${error.detail ?? 'it did not answer in time'}.`,
+      return [`${what} took too long: ${error.detail ?? 'the database did not answer in time'}.`,
         filters.q
           ? 'A text search reads every callback it cannot rule out; a status, workflow or event filter narrows it.'
           : 'The database may be busy; try again in a moment.'];

@@ -742,7 +742,7 @@ async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried
         tokio::time::sleep(POLL * 2).await;
         let text = browser.text("#history-empty").await;
         assert!(
-            text.contains("This search took the database too long")
+            text.contains("This search took too long: the database did not answer within 1000 ms")
                 && text.contains("a status, workflow or event filter narrows it"),
             "{text}"
         );
