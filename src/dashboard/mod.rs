@@ -58,9 +58,9 @@ impl PageConfig {
     /// The page gives up on an API request the server has not answered within twice its
     /// deadlines for one database request (a free connection, then the answers: a request looks
     /// up its session, then its data) and a margin. By then the server has answered, with a
-    /// `503` if the database kept it waiting, unless the connection itself died without a word
-    /// (a laptop that slept, a network that dropped it), which would otherwise leave a view
-    /// loading for as long as the browser keeps the connection.
+    /// `503` or `504` if the database kept it waiting, unless the connection itself died
+    /// without a word (a laptop that slept, a network that dropped it), which would otherwise
+    /// leave a view loading for as long as the browser keeps the connection.
     pub fn new(settings: &DashboardSettings, pool: &PoolSettings) -> PageConfig {
         let one_database_request = pool.acquire_timeout + pool.answer_timeout;
         PageConfig {

@@ -281,8 +281,8 @@ where
 
 /// Opens each Postgres connection on the runtime that builds the pool (in `hookbox serve`, the
 /// process's runtime for the shared pool, which outlives it, and an HTTP worker's own runtime for
-/// that worker's pool), set up by `establish_postgres`. A connection is driven by a task on the runtime
-/// that opens it, and its socket belongs to that runtime's I/O driver. Opened where a request
+/// that worker's pool), set up by `establish_postgres`. A connection is driven by a task on the
+/// runtime that opens it, and its socket belongs to that runtime's I/O driver. Opened where a request
 /// first needed it, that is one HTTP worker's runtime, and the connection dies with the worker:
 /// at a graceful shutdown an idle worker stops at once, and a read still running on another
 /// worker over such a connection was answered 503.

@@ -350,17 +350,14 @@ on_both_backends! {
 /// search is answered once the database answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_the_database_does_not_answer_in_time_is_a_504_database_timeout() {
-    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+    let Some((app, test_db)) = TestApp::spawn_postgres(AppOptions {
+        answer_timeout: std::time::Duration::from_millis(500),
+        ..AppOptions::default()
+    })
+    .await
+    else {
         return;
     };
-    let app = TestApp::spawn_with(
-        &test_db,
-        AppOptions {
-            answer_timeout: std::time::Duration::from_millis(500),
-            ..AppOptions::default()
-        },
-    )
-    .await;
     let admin = app.login_admin().await;
     app.post_many("slow-search", 3).await;
     let search = "/api/admin/llm-callbacks?q=slow-search";

@@ -18,6 +18,11 @@ use crate::helpers::*;
 /// the request, the rendering and a busy CI machine, and is still below the default 10 s.
 const ONE_POLL: Duration = Duration::from_millis(POLL.as_millis() as u64 + 3000);
 
+/// JS: how many rows the history table shows.
+const HISTORY_ROWS: &str = "document.querySelectorAll('#history-rows tr').length";
+/// JS: true once the history table is not loading.
+const HISTORY_SETTLED: &str = "!document.querySelector('#history-table').hasAttribute('aria-busy')";
+
 async fn send(app: &TestApp, body: Value) -> i64 {
     let json = json_with_status(app.post_signed(&body.to_string()).await, 200).await;
     json["id"].as_i64().expect("numeric id")
@@ -275,7 +280,7 @@ async fn history_filters_narrow_the_table_and_live_in_the_url() {
     let Some(browser) = Browser::start("history_filters", &app.address).await else {
         return;
     };
-    let rows = "document.querySelectorAll('#history-rows tr').length";
+    let rows = HISTORY_ROWS;
     browser
         .check(async {
             login(&browser).await;
@@ -539,8 +544,7 @@ async fn an_unanswered_history_request_ends_in_an_error_and_the_view_loads_again
     let Some(browser) = Browser::start("unanswered_history", &through_proxy).await else {
         return;
     };
-    let rows = "document.querySelectorAll('#history-rows tr').length";
-    let settled = "!document.querySelector('#history-table').hasAttribute('aria-busy')";
+    let (rows, settled) = (HISTORY_ROWS, HISTORY_SETTLED);
     let page = &browser;
     let proxy = &proxy;
     page.check(async move {
@@ -681,21 +685,18 @@ async fn two_tabs_share_the_cursor_and_do_not_toast_the_same_callback_again() {
 /// banner); "Try again" then loads it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried_again() {
-    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+    let Some((app, test_db)) = TestApp::spawn_postgres(AppOptions {
+        dashboard: DashboardSettings {
+            poll_interval: POLL,
+            ..DashboardSettings::default()
+        },
+        answer_timeout: Duration::from_secs(1),
+        ..AppOptions::default()
+    })
+    .await
+    else {
         return;
     };
-    let app = TestApp::spawn_with(
-        &test_db,
-        AppOptions {
-            dashboard: DashboardSettings {
-                poll_interval: POLL,
-                ..DashboardSettings::default()
-            },
-            answer_timeout: Duration::from_secs(1),
-            ..AppOptions::default()
-        },
-    )
-    .await;
     for (job, status) in [("job-slow-1", "completed"), ("other-2", "failed")] {
         send(
             &app,
@@ -706,8 +707,7 @@ async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried
     let Some(browser) = Browser::start("search_database_timeout", &app.address).await else {
         return;
     };
-    let rows = "document.querySelectorAll('#history-rows tr').length";
-    let settled = "!document.querySelector('#history-table').hasAttribute('aria-busy')";
+    let (rows, settled) = (HISTORY_ROWS, HISTORY_SETTLED);
     let said = "document.querySelector('#history-empty').textContent";
     let test_db = &test_db;
     let page = &browser;

@@ -118,6 +118,14 @@ impl TestApp {
         (app, db)
     }
 
+    /// The server on a fresh Postgres database; `None` when Postgres is not there and not
+    /// required (`TestDb::create`).
+    pub async fn spawn_postgres(options: AppOptions) -> Option<(TestApp, TestDb)> {
+        let db = TestDb::create(Backend::Postgres).await?;
+        let app = TestApp::spawn_with(&db, options).await;
+        Some((app, db))
+    }
+
     pub async fn spawn(db: &TestDb) -> TestApp {
         TestApp::spawn_with(db, AppOptions::default()).await
     }
