@@ -5,9 +5,9 @@ import { api, rawUrl } from './api.js';
 import { append, h } from './dom.js';
 import { bytes, dateTime, outcomeOf, OUTCOME_WORD } from './format.js';
 import { collapseAll, expandAll, jsonTree } from './jsontree.js';
-import { showView } from './panel.js';
+import { reload, showView } from './panel.js';
 import { openTimeline } from './timeline.js';
-import { signatureBadge, statusPill, text } from './widgets.js';
+import { loadErrorBox, signatureBadge, statusPill, text, whyNotLoaded } from './widgets.js';
 
 let hooks = { onViewed: () => {} };
 
@@ -15,9 +15,15 @@ export function configureDetail(newHooks) {
   hooks = { ...hooks, ...newHooks };
 }
 
-export function errorBox(error, what) {
-  const reason = error?.code === 'not_found' ? `${what} no longer exists.` : `Could not load ${what.toLowerCase()} (${error?.code ?? 'error'}).`;
-  return h('p', { className: 'banner banner-error', attrs: { role: 'alert' }, text: reason });
+/**
+ * What the panel shows instead of a view that did not load: `gone` when the server no longer
+ * has it, otherwise why loading `what` ("this callback") failed, with *Try again*.
+ */
+export function errorBox(error, { what, gone }) {
+  if (error?.code === 'not_found') {
+    return h('p', { className: 'banner banner-error', attrs: { role: 'alert' }, text: gone });
+  }
+  return h('div', { className: 'banner banner-error' }, loadErrorBox(whyNotLoaded(error, what), reload));
 }
 
 function field(label, value, className = '') {
@@ -128,7 +134,7 @@ export function openDetail(id, { replaceAll = true } = {}) {
     try {
       item = await api.detail(id);
     } catch (error) {
-      root.append(errorBox(error, 'This callback'));
+      root.append(errorBox(error, { what: 'this callback', gone: 'This callback no longer exists.' }));
       return;
     }
     if (!isCurrent()) return;

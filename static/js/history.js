@@ -6,7 +6,7 @@ import { $, h, replace } from './dom.js';
 import { age, dateTime } from './format.js';
 import { openDetail } from './detail.js';
 import { openTimeline } from './timeline.js';
-import { noCallbacksYet, statusPill, text } from './widgets.js';
+import { loadErrorBox, noCallbacksYet, statusPill, text, whyNotLoaded } from './widgets.js';
 
 export const FILTERS = ['q', 'status', 'workflow_name', 'event', 'source'];
 const FACET_FOR = { status: 'statuses', workflow_name: 'workflow_names', event: 'events', source: 'sources' };
@@ -98,38 +98,13 @@ function showEmpty(filters) {
   empty.hidden = false;
 }
 
-/** Why a page did not load, in words, and what may help. */
-function loadErrorText(error, filters) {
-  const what = filters.q ? 'This search' : 'This page';
-  switch (error?.code) {
-    case 'database_timeout':
-      return [`${what} took too long: ${error.detail ?? 'the database did not answer in time'}.`,
-        filters.q
-          ? 'A text search reads every callback it cannot rule out; a status, workflow or event filter narrows it.'
-          : 'The database may be busy; try again in a moment.'];
-    case 'timeout':
-      return ['The server did not answer in time.', 'The connection to it may be down; try again in a moment.'];
-    case 'storage_unavailable':
-      return ['The database cannot be reached right now.', 'Try again in a moment.'];
-    case 'network_error':
-      return ['The server cannot be reached.', 'Check the connection, then try again.'];
-    default:
-      return [`Loading failed (${error?.code ?? 'error'}).`, 'Try again in a moment.'];
-  }
-}
-
 /** Says in the view, until the next load, that a page did not load; offers to try again. */
 function showLoadError(error, filters, more) {
-  const [title, hint] = loadErrorText(error, filters);
-  const retry = h('button', {
-    className: 'btn',
-    attrs: { type: 'button' },
-    text: 'Try again',
-    on: { click: () => loadHistory(filters, { more }) },
-  });
+  const why = filters.q
+    ? whyNotLoaded(error, 'this search', 'A text search reads every callback it cannot rule out; a status, workflow or event filter narrows it.')
+    : whyNotLoaded(error, 'this page');
   const box = $('#history-empty');
-  replace(box, h('div', { className: 'load-error', attrs: { role: 'alert' } },
-    h('p', { className: 'empty-title', text: title }), h('p', { className: 'muted', text: hint }), retry));
+  replace(box, loadErrorBox(why, () => loadHistory(filters, { more })));
   box.hidden = false;
 }
 

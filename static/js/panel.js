@@ -54,6 +54,13 @@ export async function back() {
   $('#panel-close').focus();
 }
 
+/** Renders the view on top again (its "Try again"), focus kept in the panel. */
+export async function reload() {
+  if (stack.length === 0) return;
+  await render();
+  if (dialog().open && !dialog().contains(document.activeElement)) $('#panel-close').focus();
+}
+
 export function closePanel() {
   const el = dialog();
   if (el.open) el.close();

@@ -5,7 +5,7 @@
 import { api } from './api.js';
 import { $, h, replace } from './dom.js';
 import { dateTime, headline, plural, rejectionSize } from './format.js';
-import { text, trackAge } from './widgets.js';
+import { text, trackAge, whyNotLoaded } from './widgets.js';
 
 const PAGE = 50;
 
@@ -113,7 +113,8 @@ function showError(error) {
   banner.hidden = !error;
   if (!error) return;
   const stale = shown.length ? ' The list below is from the last successful load.' : '';
-  banner.textContent = `Could not load the rejected deliveries (${error.code ?? 'error'}).${stale} Use Refresh to try again.`;
+  const [title] = whyNotLoaded(error, 'the rejected deliveries');
+  banner.textContent = `${title}${stale} Use Refresh to try again.`;
 }
 
 /** Loads the newest page (or, with `more`, the page after the last one shown). */

@@ -33,7 +33,7 @@ export function openTimeline(jobId, { replaceAll = true } = {}) {
     try {
       job = await api.job(jobId);
     } catch (error) {
-      root.append(errorBox(error, 'This job'));
+      root.append(errorBox(error, { what: 'this job’s timeline', gone: 'No callback of this job is stored any more.' }));
       return;
     }
     const callbacks = Array.isArray(job.callbacks) ? job.callbacks : [];

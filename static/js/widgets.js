@@ -67,3 +67,33 @@ export function refreshAges() {
     else entry.el.textContent = age(entry.time);
   }
 }
+
+/**
+ * Why a load failed, in words, and what may help: `[title, hint]`. `what` names what was
+ * loading ("this search"); `busyHint` is the advice when the database took too long.
+ */
+export function whyNotLoaded(error, what, busyHint = 'The database may be busy; try again in a moment.') {
+  switch (error?.code) {
+    case 'database_timeout':
+      return [`Loading ${what} took too long: ${error.detail ?? 'the database did not answer in time'}.`, busyHint];
+    case 'timeout':
+      return ['The server did not answer in time.', 'The connection to it may be down; try again in a moment.'];
+    case 'storage_unavailable':
+      return ['The database cannot be reached right now.', 'Try again in a moment.'];
+    case 'network_error':
+      return ['The server cannot be reached.', 'Check the connection, then try again.'];
+    default:
+      return [`Loading ${what} failed (${error?.code ?? 'error'}).`, 'Try again in a moment.'];
+  }
+}
+
+/** Says that a load failed, why, and offers to try again (`retry`). */
+export function loadErrorBox([title, hint], retry) {
+  return h(
+    'div',
+    { className: 'load-error', attrs: { role: 'alert' } },
+    h('p', { className: 'empty-title', text: title }),
+    h('p', { className: 'muted', text: hint }),
+    h('button', { className: 'btn', attrs: { type: 'button' }, text: 'Try again', on: { click: retry } }),
+  );
+}

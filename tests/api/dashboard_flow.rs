@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use diesel_async::SimpleAsyncConnection;
 use fantoccini::key::Key;
 use fantoccini::Locator;
 use hookbox::dashboard::DashboardSettings;
@@ -742,7 +743,7 @@ async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried
         tokio::time::sleep(POLL * 2).await;
         let text = browser.text("#history-empty").await;
         assert!(
-            text.contains("This search took too long: the database did not answer within 1000 ms")
+            text.contains("Loading this search took too long: the database did not answer within 1000 ms")
                 && text.contains("a status, workflow or event filter narrows it"),
             "{text}"
         );
@@ -762,6 +763,120 @@ async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried
                 .unwrap_or(false),
             "the error is gone once the search is answered"
         );
+    })
+    .await;
+    browser.close().await;
+}
+
+/// The detail and timeline panels say why they did not load and offer "Try again" (a callback the
+/// database does not answer for in time), or say that what was asked for is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panel_that_did_not_load_says_why_and_can_be_tried_again() {
+    let Some((app, test_db)) = TestApp::spawn_postgres(AppOptions {
+        dashboard: DashboardSettings {
+            poll_interval: POLL,
+            ..DashboardSettings::default()
+        },
+        answer_timeout: Duration::from_secs(1),
+        ..AppOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    // Newest first in the history: job-slow's row, then job-gone's.
+    for job in ["job-gone", "job-slow"] {
+        send(
+            &app,
+            callback(job, "workflow.completed", "summarize", "completed", None),
+        )
+        .await;
+    }
+    let Some(browser) = Browser::start("panel_load_error", &app.address).await else {
+        return;
+    };
+    let panel = "document.querySelector('#panel[open] #panel-body')";
+    let test_db = &test_db;
+    let page = &browser;
+    page.check(async move {
+        let browser = page;
+        login(browser).await;
+        wait_poller_ready(browser).await;
+        browser.click("#tab-history").await;
+        browser
+            .wait_until(&format!("{HISTORY_ROWS} === 2"), WAIT, "the history")
+            .await;
+
+        let mut lock = test_db.lock_table("callbacks").await;
+        browser.click("#history-rows .row-open").await;
+        browser
+            .wait_until(
+                &format!("{panel}?.textContent.includes('did not answer within 1000 ms')"),
+                WAIT,
+                "the detail to fail",
+            )
+            .await;
+        TestDb::unlock(&mut lock).await;
+        let text = browser.text("#panel-body").await;
+        assert!(
+            text.contains(
+                "Loading this callback took too long: the database did not answer within 1000 ms."
+            ) && text.contains("The database may be busy"),
+            "{text}"
+        );
+        browser.click_button_with_text("Try again").await;
+        browser
+            .wait_until(
+                &format!("{panel}?.querySelector('.json-tree')"),
+                WAIT,
+                "the detail tried again",
+            )
+            .await;
+        assert!(browser.text("#panel-body").await.contains("job-slow"));
+        press_escape(browser).await;
+        browser
+            .wait_until("!document.querySelector('#panel').open", WAIT, "the panel to close")
+            .await;
+
+        // Deleted after the history showed it: the panels say it is gone, without a retry.
+        test_db
+            .postgres_connection()
+            .await
+            .batch_execute("DELETE FROM callbacks WHERE callback_id = 'job-gone'")
+            .await
+            .expect("deletes");
+        let gone_row = "document.querySelectorAll('#history-rows tr')[1]";
+        browser
+            .js(&format!("{gone_row}.querySelector('.row-job').click()"), vec![])
+            .await;
+        browser
+            .wait_until(
+                &format!("{panel}?.textContent.includes('No callback of this job is stored any more.')"),
+                WAIT,
+                "the timeline of a deleted job",
+            )
+            .await;
+        press_escape(browser).await;
+        browser
+            .wait_until("!document.querySelector('#panel').open", WAIT, "the panel to close")
+            .await;
+        browser
+            .js(&format!("{gone_row}.querySelector('.row-open').click()"), vec![])
+            .await;
+        browser
+            .wait_until(
+                &format!("{panel}?.textContent.includes('This callback no longer exists.')"),
+                WAIT,
+                "the detail of a deleted callback",
+            )
+            .await;
+        let buttons = browser
+            .js(
+                "return [...document.querySelectorAll('#panel-body button')].map((b) => b.textContent)",
+                vec![],
+            )
+            .await;
+        assert_eq!(buttons, json!([]), "nothing to try again");
     })
     .await;
     browser.close().await;
