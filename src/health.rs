@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::http::json_error;
 use crate::store::writer::ANSWER_TIMEOUT;
-use crate::store::{Db, StoreError};
+use crate::store::{Db, NoAnswer, StoreError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -38,9 +38,10 @@ pub async fn readyz(db: web::Data<Db>) -> HttpResponse {
         Ok(pinged) => {
             pinged.unwrap_or_else(|error| Err(StoreError::Unavailable(error.to_string())))
         }
-        Err(_) => Err(StoreError::NoAnswer {
+        Err(_) => Err(NoAnswer {
             waited: ANSWER_TIMEOUT,
-        }),
+        }
+        .into()),
     };
     match pinged {
         Ok(()) => {

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::ingest::RETRY_AFTER_SECONDS;
-use crate::store::StoreError;
+use crate::store::{NoAnswer, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -34,8 +34,8 @@ pub enum ApiError {
     /// The database took longer than `--db-answer-timeout-ms` over a statement: most often a
     /// text search through many rows. Not `storage_unavailable`: retrying the same request
     /// unchanged would most likely take as long again.
-    #[error("the database did not answer within {} ms", waited.as_millis())]
-    DatabaseTimeout { waited: std::time::Duration },
+    #[error(transparent)]
+    DatabaseTimeout(NoAnswer),
     /// Logged where it is turned into a response; the body says only `internal_error`.
     #[error("internal error: {0}")]
     Internal(String),
@@ -54,7 +54,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::InvalidConfig(_) => "invalid_config",
             ApiError::StorageUnavailable => "storage_unavailable",
-            ApiError::DatabaseTimeout { .. } => "database_timeout",
+            ApiError::DatabaseTimeout(_) => "database_timeout",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -64,7 +64,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) => ApiError::StorageUnavailable,
-            StoreError::NoAnswer { waited } => ApiError::DatabaseTimeout { waited },
+            StoreError::NoAnswer(no_answer) => ApiError::DatabaseTimeout(no_answer),
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Query(inner) => ApiError::Internal(inner.to_string()),
         }
@@ -81,7 +81,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::InvalidConfig(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::DatabaseTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::DatabaseTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -98,7 +98,7 @@ impl ResponseError for ApiError {
                 response
                     .insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
             }
-            ApiError::DatabaseTimeout { waited } => tracing::warn!(
+            ApiError::DatabaseTimeout(NoAnswer { waited }) => tracing::warn!(
                 waited_ms = waited.as_millis(),
                 "admin request refused: the database did not answer in time"
             ),
@@ -109,8 +109,8 @@ impl ResponseError for ApiError {
             ApiError::InvalidRequest(detail) | ApiError::InvalidConfig(detail) => {
                 json!({ "error": code, "detail": detail })
             }
-            ApiError::DatabaseTimeout { .. } => {
-                json!({ "error": code, "detail": self.to_string() })
+            ApiError::DatabaseTimeout(no_answer) => {
+                json!({ "error": code, "detail": no_answer.to_string() })
             }
             _ => json!({ "error": code }),
         };
@@ -171,9 +171,9 @@ mod tests {
 
     #[actix_web::test]
     async fn a_statement_the_database_did_not_answer_in_time_is_a_504_that_says_how_long() {
-        let (status, retry_after, body) = answer(StoreError::NoAnswer {
+        let (status, retry_after, body) = answer(StoreError::NoAnswer(NoAnswer {
             waited: Duration::from_millis(30_000),
-        })
+        }))
         .await;
         assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(

@@ -19,7 +19,7 @@ use super::pg_bulk_insert::{FailOnStored, OnStoredKey, PgBulkInsert, SkipStored}
 use super::pg_writer_connection::SharedPgConnection;
 use super::schema::callbacks::dsl;
 use super::writer::BatchLimits;
-use super::{Db, StoreError};
+use super::{Db, NoAnswer, StoreError};
 
 /// Held by each writing transaction from before its ids are drawn until it has committed, so
 /// ids become visible in the order they were assigned, across every Hookbox instance sharing
@@ -58,9 +58,10 @@ pub async fn insert_unique(
             // and answered as a duplicate.
             let Ok(written) = tokio::time::timeout(limits.answer_timeout, insert).await else {
                 pg_connection.close_silent(connection);
-                return Err(StoreError::NoAnswer {
+                return Err(NoAnswer {
                     waited: limits.answer_timeout,
-                });
+                }
+                .into());
             };
             if written.is_err() {
                 pg_connection.give_up(&connection);

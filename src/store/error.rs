@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 /// What can go wrong talking to the database, sorted by what the caller should do about it.
@@ -7,17 +9,23 @@ pub enum StoreError {
     /// Callers answer 503 so that senders retry later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    /// A statement sent on a working connection got no answer within the deadline: a search
-    /// through many rows, a lock held elsewhere, or a database that stopped answering. The
-    /// statement is given up (and cancelled); whether a write in it was committed is unknown.
-    #[error("the database did not answer within {} ms", waited.as_millis())]
-    NoAnswer { waited: std::time::Duration },
+    #[error(transparent)]
+    NoAnswer(#[from] NoAnswer),
     #[error("record not found")]
     NotFound,
     /// The database answered with an error; the request itself may be at fault or the
     /// database may be failing (disk full). Never turned into a success.
     #[error("database query failed")]
     Query(#[source] DieselError),
+}
+
+/// A statement sent on a working connection got no answer within the deadline: a search
+/// through many rows, a lock held elsewhere, or a database that stopped answering. The statement
+/// is given up (and cancelled); whether a write in it was committed is unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the database did not answer within {} ms", waited.as_millis())]
+pub struct NoAnswer {
+    pub waited: Duration,
 }
 
 impl From<DieselError> for StoreError {

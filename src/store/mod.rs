@@ -42,7 +42,7 @@ use futures_util::FutureExt;
 use tokio_postgres::NoTls;
 
 pub use batch_insert::CALLBACK_ORDER_LOCK;
-pub use error::StoreError;
+pub use error::{NoAnswer, StoreError};
 pub use reads_in_flight::ReadsInFlight;
 pub use url::{DatabaseUrl, InvalidDatabaseUrl};
 
@@ -360,7 +360,7 @@ pub(crate) fn close_silent(pooled: Object<AsyncPgConnection>, waited: Duration) 
         waited_ms = waited.as_millis(),
         "the database did not answer in time; its connection is closed"
     );
-    StoreError::NoAnswer { waited }
+    NoAnswer { waited }.into()
 }
 
 /// How long the cancel request of `abandon` may take to be sent.

@@ -362,7 +362,7 @@ async fn store_batch(
 fn clone_error(error: &StoreError) -> StoreError {
     match error {
         StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
-        StoreError::NoAnswer { waited } => StoreError::NoAnswer { waited: *waited },
+        StoreError::NoAnswer(no_answer) => StoreError::NoAnswer(*no_answer),
         StoreError::NotFound => StoreError::NotFound,
         StoreError::Query(inner) => StoreError::Query(diesel::result::Error::QueryBuilderError(
             inner.to_string().into(),

@@ -244,7 +244,7 @@ pub fn assert_no_answer_in_time<T: std::fmt::Debug>(
     answer: &Result<T, hookbox::store::StoreError>,
 ) {
     assert!(
-        matches!(answer, Err(hookbox::store::StoreError::NoAnswer { .. })),
+        matches!(answer, Err(hookbox::store::StoreError::NoAnswer(_))),
         "{answer:?}"
     );
 }
