@@ -845,10 +845,8 @@ async fn a_panel_that_did_not_load_says_why_and_can_be_tried_again() {
             .batch_execute("DELETE FROM callbacks WHERE callback_id = 'job-gone'")
             .await
             .expect("deletes");
-        let gone_row = "document.querySelectorAll('#history-rows tr')[1]";
-        browser
-            .js(&format!("{gone_row}.querySelector('.row-job').click()"), vec![])
-            .await;
+        let gone_row = "#history-rows tr:nth-child(2)";
+        browser.click(&format!("{gone_row} .row-job")).await;
         browser
             .wait_until(
                 &format!("{panel}?.textContent.includes('No callback of this job is stored any more.')"),
@@ -860,9 +858,7 @@ async fn a_panel_that_did_not_load_says_why_and_can_be_tried_again() {
         browser
             .wait_until("!document.querySelector('#panel').open", WAIT, "the panel to close")
             .await;
-        browser
-            .js(&format!("{gone_row}.querySelector('.row-open').click()"), vec![])
-            .await;
+        browser.click(&format!("{gone_row} .row-open")).await;
         browser
             .wait_until(
                 &format!("{panel}?.textContent.includes('This callback no longer exists.')"),
