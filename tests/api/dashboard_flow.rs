@@ -680,13 +680,10 @@ async fn two_tabs_share_the_cursor_and_do_not_toast_the_same_callback_again() {
     browser.close().await;
 }
 
-/// A search the database does not answer within `--db-answer-timeout-ms` says so in the history
-/// view, with no rows of the previous filters left standing as if they were its answer, and it
-/// keeps saying so after the poller's next successful check (which clears the page-wide error
-/// banner); "Try again" then loads it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried_again() {
-    let Some((app, test_db)) = TestApp::spawn_postgres(AppOptions {
+/// The dashboard polling every `POLL` on Postgres, whose statements must be answered within 1 s:
+/// a table the test locks turns a read into a `504 database_timeout` quickly.
+async fn spawn_postgres_answering_within_a_second() -> Option<(TestApp, TestDb)> {
+    TestApp::spawn_postgres(AppOptions {
         dashboard: DashboardSettings {
             poll_interval: POLL,
             ..DashboardSettings::default()
@@ -695,7 +692,25 @@ async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried
         ..AppOptions::default()
     })
     .await
-    else {
+}
+
+/// Signs in, waits for the poller, and opens the history showing `rows` rows.
+async fn open_history(browser: &Browser, rows: usize) {
+    login(browser).await;
+    wait_poller_ready(browser).await;
+    browser.click("#tab-history").await;
+    browser
+        .wait_until(&format!("{HISTORY_ROWS} === {rows}"), WAIT, "the history")
+        .await;
+}
+
+/// A search the database does not answer within `--db-answer-timeout-ms` says so in the history
+/// view, with no rows of the previous filters left standing as if they were its answer, and it
+/// keeps saying so after the poller's next successful check (which clears the page-wide error
+/// banner); "Try again" then loads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried_again() {
+    let Some((app, test_db)) = spawn_postgres_answering_within_a_second().await else {
         return;
     };
     for (job, status) in [("job-slow-1", "completed"), ("other-2", "failed")] {
@@ -714,12 +729,7 @@ async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried
     let page = &browser;
     page.check(async move {
         let browser = page;
-        login(browser).await;
-        wait_poller_ready(browser).await;
-        browser.click("#tab-history").await;
-        browser
-            .wait_until(&format!("{rows} === 2"), WAIT, "the history")
-            .await;
+        open_history(browser, 2).await;
 
         let mut lock = test_db.lock_table("callbacks").await;
         browser.type_into("input[name=q]", "job-slow").await;
@@ -772,16 +782,7 @@ async fn a_search_the_database_does_not_answer_in_time_says_so_until_it_is_tried
 /// database does not answer for in time), or say that what was asked for is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panel_that_did_not_load_says_why_and_can_be_tried_again() {
-    let Some((app, test_db)) = TestApp::spawn_postgres(AppOptions {
-        dashboard: DashboardSettings {
-            poll_interval: POLL,
-            ..DashboardSettings::default()
-        },
-        answer_timeout: Duration::from_secs(1),
-        ..AppOptions::default()
-    })
-    .await
-    else {
+    let Some((app, test_db)) = spawn_postgres_answering_within_a_second().await else {
         return;
     };
     // Newest first in the history: job-slow's row, then job-gone's.
@@ -800,12 +801,7 @@ async fn a_panel_that_did_not_load_says_why_and_can_be_tried_again() {
     let page = &browser;
     page.check(async move {
         let browser = page;
-        login(browser).await;
-        wait_poller_ready(browser).await;
-        browser.click("#tab-history").await;
-        browser
-            .wait_until(&format!("{HISTORY_ROWS} === 2"), WAIT, "the history")
-            .await;
+        open_history(browser, 2).await;
 
         let mut lock = test_db.lock_table("callbacks").await;
         browser.click("#history-rows .row-open").await;
