@@ -27,6 +27,7 @@ pub struct JobResponse {
     params(("job_id" = String, Path, description = "The sender's job id")),
     responses(
         (status = 200, body = JobResponse),
+        (status = 400, description = "`invalid_request`: the job id holds a NUL character", body = ErrorBody),
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
         (status = 403, description = "`forbidden`", body = ErrorBody),
         (status = 404, description = "`not_found`: no callback of this job", body = ErrorBody),
@@ -36,6 +37,12 @@ pub async fn job(
     job_id: web::Path<String>,
     db: web::Data<Db>,
 ) -> Result<web::Json<JobResponse>, ApiError> {
+    // Ingest refuses job ids with NUL (src/ingest/payload.rs), and Postgres refuses NUL in text.
+    if job_id.contains('\0') {
+        return Err(ApiError::InvalidRequest(
+            "the job id must not contain NUL characters".into(),
+        ));
+    }
     let job = job_id.clone();
     let rows = detached(async move { Ok(feed::job(&db, &job).await?) }).await?;
     if rows.is_empty() {

@@ -6,6 +6,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::accounts::parse_username;
 use super::error::{detached, ApiError};
 use super::extractor::{AuthenticatedUser, Credential, SESSION_COOKIE};
 use super::password::{self, Password};
@@ -86,23 +87,28 @@ async fn sign_in(
     username: String,
     password: String,
 ) -> Result<(Token, LoginResponse), ApiError> {
-    state
+    let attempt = state
         .throttle
-        .check(&ip, &username)
+        .begin(&ip, &username)
         .map_err(|retry_after_secs| ApiError::TooManyAttempts { retry_after_secs })?;
 
-    let user = users::find_by_name(&db, &username).await?;
+    // A name that could never have been created matches nobody (and a NUL byte, which
+    // Postgres refuses in text, never reaches the query).
+    let user = match parse_username(&username) {
+        Ok(name) => users::find_by_name(&db, name).await?,
+        Err(_) => None,
+    };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = password::verify(Password::presented(password), stored).await?;
     let user = match user {
         Some(user) if matches && !user.is_disabled => user,
         _ => {
-            state.throttle.record_failure(&ip, &username);
+            attempt.failed();
             tracing::warn!(remote_addr = %ip, "login refused: invalid credentials");
             return Err(ApiError::InvalidCredentials);
         }
     };
-    state.throttle.record_success(&username);
+    attempt.succeeded();
 
     let now = Utc::now().naive_utc();
     let token = Token::generate_session();

@@ -1,6 +1,10 @@
 //! Argon2id password hashes with the crate's recommended parameters, computed off the async
-//! workers (each takes tens of milliseconds on purpose).
+//! workers (each takes tens of milliseconds on purpose) and no more of them at once than the
+//! machine has cores: each holds about 19 MiB while it runs, and hundreds of logins sent at once
+//! (unknown names included) would otherwise each get a thread of the blocking pool and their own
+//! 19 MiB, with no answer sooner for any of them.
 
+use std::future::Future;
 use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -50,9 +54,29 @@ impl std::fmt::Debug for Password {
 }
 
 pub async fn hash(password: Password) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?
+    off_the_workers(&HASHING, move || hash_blocking(&password)).await?
+}
+
+static HASHING: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+
+/// Runs `work` on the blocking pool once one of the cores' permits is free (waiting for it
+/// costs nothing but the queued request).
+fn off_the_workers<T: Send + 'static>(
+    permits: &'static OnceLock<tokio::sync::Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> impl Future<Output = Result<T, ApiError>> {
+    let permits = permits.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    async move {
+        let _permit = permits
+            .acquire()
+            .await
+            .map_err(|error| ApiError::Internal(error.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|error| ApiError::Internal(error.to_string()))
+    }
 }
 
 fn hash_blocking(password: &Password) -> Result<String, ApiError> {
@@ -65,7 +89,7 @@ fn hash_blocking(password: &Password) -> Result<String, ApiError> {
 /// Whether `password` matches `stored`. With no stored hash (unknown user) a dummy hash is
 /// verified instead, so both answers take about the same time.
 pub async fn verify(password: Password, stored: Option<String>) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
+    off_the_workers(&HASHING, move || {
         let dummy;
         let hash = match &stored {
             Some(hash) => hash.as_str(),
@@ -79,8 +103,7 @@ pub async fn verify(password: Password, stored: Option<String>) -> Result<bool, 
             .is_ok();
         Ok(matches && stored.is_some())
     })
-    .await
-    .map_err(|error| ApiError::Internal(error.to_string()))?
+    .await?
 }
 
 fn dummy_hash() -> Result<&'static str, ApiError> {
@@ -120,6 +143,35 @@ mod tests {
         assert!(!verify(Password::presented("anything".into()), None)
             .await
             .unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_hashes_run_at_once_than_there_are_cores() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let tasks: Vec<_> = (0..cores * 4)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(off_the_workers(&PERMITS, move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }))
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=cores).contains(&most),
+            "{most} at once on {cores} cores"
+        );
     }
 
     #[test]

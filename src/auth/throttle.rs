@@ -1,8 +1,13 @@
 //! Failed-login throttling, in memory, per client IP and per username: after `max_failures`
 //! failures within `window`, further attempts are refused until the window ends.
+//!
+//! An attempt counts as a failure from the moment it is let through (`LoginThrottle::begin`)
+//! until it turns out to be a success. Checking the password takes tens of milliseconds, and
+//! attempts counted only once they had failed all passed the check while the first ones were
+//! still being verified: a burst of hundreds of guesses at once was let through in full.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug)]
@@ -28,7 +33,8 @@ const MAX_KEYS: usize = 10_000;
 struct Limiter {
     max_failures: u32,
     window: Duration,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Failures (attempts under way included) and when the window of the first one started.
+    failures: HashMap<String, (u32, Instant)>,
 }
 
 impl Limiter {
@@ -36,79 +42,132 @@ impl Limiter {
         Limiter {
             max_failures: max_failures.max(1),
             window,
-            failures: Mutex::new(HashMap::new()),
+            failures: HashMap::new(),
         }
     }
 
-    /// `Err(wait)` while `key` is locked out.
-    fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        match failures.get(key) {
+    /// `Some(wait)` while `key` is locked out.
+    fn locked(&self, key: &str, now: Instant) -> Option<Duration> {
+        match self.failures.get(key) {
             Some(&(count, started)) if count >= self.max_failures => {
                 let ends = started + self.window;
-                if now < ends {
-                    Err(ends - now)
-                } else {
-                    Ok(())
-                }
+                (now < ends).then(|| ends - now)
             }
-            _ => Ok(()),
+            _ => None,
         }
     }
 
-    fn fail(&self, key: &str, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() >= MAX_KEYS && !failures.contains_key(key) {
+    fn fail(&mut self, key: &str, now: Instant) {
+        if self.failures.len() >= MAX_KEYS && !self.failures.contains_key(key) {
             let window = self.window;
-            failures.retain(|_, (_, started)| now < *started + window);
+            self.failures
+                .retain(|_, (_, started)| now < *started + window);
         }
-        let entry = failures.entry(key.to_owned()).or_insert((0, now));
+        let entry = self.failures.entry(key.to_owned()).or_insert((0, now));
         if now >= entry.1 + self.window {
             *entry = (0, now);
         }
         entry.0 += 1;
     }
 
-    fn clear(&self, key: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(key);
+    /// Takes back one failure counted by `fail`.
+    fn undo(&mut self, key: &str) {
+        if let Some(entry) = self.failures.get_mut(key) {
+            entry.0 = entry.0.saturating_sub(1);
+            if entry.0 == 0 {
+                self.failures.remove(key);
+            }
+        }
+    }
+
+    fn clear(&mut self, key: &str) {
+        self.failures.remove(key);
     }
 }
 
-pub struct LoginThrottle {
+struct Limiters {
     by_ip: Limiter,
     by_username: Limiter,
+}
+
+pub struct LoginThrottle {
+    /// One lock for both, so that checking and counting an attempt is one step.
+    limiters: Mutex<Limiters>,
 }
 
 impl LoginThrottle {
     pub fn new(settings: ThrottleSettings) -> LoginThrottle {
         LoginThrottle {
-            by_ip: Limiter::new(settings.max_failures_per_ip, settings.window),
-            by_username: Limiter::new(settings.max_failures_per_username, settings.window),
+            limiters: Mutex::new(Limiters {
+                by_ip: Limiter::new(settings.max_failures_per_ip, settings.window),
+                by_username: Limiter::new(settings.max_failures_per_username, settings.window),
+            }),
         }
     }
 
-    /// `Err(seconds to wait)` when either the IP or the username is locked out.
-    pub fn check(&self, ip: &str, username: &str) -> Result<(), u64> {
+    fn limiters(&self) -> MutexGuard<'_, Limiters> {
+        self.limiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lets an attempt through, counted as a failure until it is settled, or `Err(seconds to
+    /// wait)` when the IP or the username is locked out.
+    pub fn begin(&self, ip: &str, username: &str) -> Result<Attempt<'_>, u64> {
         let now = Instant::now();
-        let ip = self.by_ip.check(ip, now);
-        let user = self.by_username.check(&username.to_lowercase(), now);
-        match (ip, user) {
-            (Ok(()), Ok(())) => Ok(()),
-            (Err(a), Err(b)) => Err(round_up(a.max(b))),
-            (Err(wait), _) | (_, Err(wait)) => Err(round_up(wait)),
+        let username = username.to_lowercase();
+        let mut limiters = self.limiters();
+        let wait = [
+            limiters.by_ip.locked(ip, now),
+            limiters.by_username.locked(&username, now),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(wait) = wait {
+            return Err(round_up(wait));
         }
+        limiters.by_ip.fail(ip, now);
+        limiters.by_username.fail(&username, now);
+        Ok(Attempt {
+            throttle: self,
+            ip: ip.to_owned(),
+            username,
+            settled: false,
+        })
+    }
+}
+
+/// A login attempt let through by `LoginThrottle::begin`. Dropped unsettled (the check could
+/// not be made: the database failed), it is taken back as if it had not been made.
+pub struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    ip: String,
+    username: String,
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// Wrong credentials: the failure stays counted.
+    pub fn failed(mut self) {
+        self.settled = true;
     }
 
-    pub fn record_failure(&self, ip: &str, username: &str) {
-        let now = Instant::now();
-        self.by_ip.fail(ip, now);
-        self.by_username.fail(&username.to_lowercase(), now);
+    /// The right credentials: the IP's count goes back to what it was, the username's failures
+    /// are cleared.
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        let mut limiters = self.throttle.limiters();
+        limiters.by_ip.undo(&self.ip);
+        limiters.by_username.clear(&self.username);
     }
+}
 
-    /// A successful login clears the username's failures (not the IP's).
-    pub fn record_success(&self, username: &str) {
-        self.by_username.clear(&username.to_lowercase());
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            let mut limiters = self.throttle.limiters();
+            limiters.by_ip.undo(&self.ip);
+            limiters.by_username.undo(&self.username);
+        }
     }
 }
 
@@ -128,36 +187,62 @@ mod tests {
         })
     }
 
+    fn fail(t: &LoginThrottle, ip: &str, username: &str) {
+        t.begin(ip, username).expect("let through").failed();
+    }
+
     #[test]
     fn a_username_is_locked_after_its_limit_and_others_are_not() {
         let t = throttle();
         for _ in 0..3 {
-            assert!(t.check("1.1.1.1", "alice").is_ok());
-            t.record_failure("1.1.1.1", "alice");
+            fail(&t, "1.1.1.1", "alice");
         }
-        let wait = t.check("2.2.2.2", "Alice").unwrap_err();
+        let wait = t.begin("2.2.2.2", "Alice").err().expect("locked");
         assert!((1..=60).contains(&wait), "{wait}");
-        assert!(t.check("2.2.2.2", "bob").is_ok());
+        assert!(t.begin("2.2.2.2", "bob").is_ok());
     }
 
     #[test]
     fn an_ip_is_locked_after_its_limit_across_usernames() {
         let t = throttle();
         for i in 0..5 {
-            t.record_failure("1.1.1.1", &format!("user{i}"));
+            fail(&t, "1.1.1.1", &format!("user{i}"));
         }
-        assert!(t.check("1.1.1.1", "fresh").is_err());
-        assert!(t.check("9.9.9.9", "fresh").is_ok());
+        assert!(t.begin("1.1.1.1", "fresh").is_err());
+        assert!(t.begin("9.9.9.9", "fresh").is_ok());
     }
 
     #[test]
-    fn success_clears_the_username() {
+    fn success_clears_the_username_and_does_not_count_for_the_ip() {
         let t = throttle();
         for _ in 0..2 {
-            t.record_failure("1.1.1.1", "alice");
+            fail(&t, "1.1.1.1", "alice");
         }
-        t.record_success("alice");
-        t.record_failure("1.1.1.1", "alice");
-        assert!(t.check("1.1.1.1", "alice").is_ok());
+        for _ in 0..10 {
+            t.begin("1.1.1.1", "alice")
+                .expect("let through")
+                .succeeded();
+        }
+        fail(&t, "1.1.1.1", "alice");
+        assert!(t.begin("1.1.1.1", "alice").is_ok());
+        // The IP's fifth failure: alice's three, bob's and carol's. Neither the ten successes
+        // nor the attempt dropped unsettled counted.
+        fail(&t, "1.1.1.1", "bob");
+        fail(&t, "1.1.1.1", "carol");
+        assert!(t.begin("1.1.1.1", "dave").is_err());
+    }
+
+    #[test]
+    fn attempts_under_way_count_against_the_limit() {
+        let t = throttle();
+        let under_way: Vec<Attempt<'_>> = (0..3)
+            .map(|_| t.begin("1.1.1.1", "alice").expect("let through"))
+            .collect();
+        assert!(t.begin("2.2.2.2", "alice").is_err(), "a fourth at once");
+        drop(under_way);
+        assert!(
+            t.begin("2.2.2.2", "alice").is_ok(),
+            "attempts that could not be checked are taken back"
+        );
     }
 }

@@ -327,6 +327,9 @@ on_both_backends! {
         assert_eq!(job["outcome"], "success");
         assert_eq!(job["job_id"], "job-j");
         assert_eq!(json_with_status(app.get_as(&admin, "/api/admin/jobs/none").await, 404).await["error"], "not_found");
+        // Postgres refuses NUL in text: the id is refused before it reaches the database.
+        let nul = json_with_status(app.get_as(&admin, "/api/admin/jobs/job%00j").await, 400).await;
+        assert_eq!(nul["error"], "invalid_request", "{nul}");
     }
 
     async fn facets_list_distinct_values_and_the_unviewed_count(test_db) {

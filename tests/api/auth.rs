@@ -365,4 +365,29 @@ on_both_backends! {
         app.add_user("fresh", "fresh-password", true).await;
         assert_refused(app.post_login("fresh", "fresh-password").await, 429, "too_many_attempts", "ip locked").await;
     }
+
+    async fn failed_logins_sent_at_once_count_against_the_limit(test_db) {
+        let mut options = AppOptions::default();
+        options.auth = AuthSettings {
+            throttle: ThrottleSettings {
+                max_failures_per_username: 3,
+                max_failures_per_ip: 100,
+                window: std::time::Duration::from_secs(60),
+            },
+            ..options.auth
+        };
+        let app = TestApp::spawn_with(&test_db, options).await;
+        let answers = futures_util::future::join_all((0..12).map(|_| app.post_login("admin", "wrong-password"))).await;
+        let mut statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, [[401; 3].as_slice(), &[429; 9]].concat(), "twelve guesses at once");
+    }
+
+    async fn a_login_with_a_name_no_account_can_have_is_refused_like_any_other(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        for name in ["ad\u{0}min", "", "a b", &"x".repeat(65)] {
+            assert_refused(app.post_login(name, "wrong-password").await, 401, "invalid_credentials", name).await;
+        }
+        app.login_admin().await;
+    }
 }
