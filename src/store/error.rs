@@ -33,12 +33,27 @@ impl From<DieselError> for StoreError {
         match error {
             DieselError::NotFound => StoreError::NotFound,
             DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                // A Postgres server in recovery (a standby after a failover) takes no writes.
+                | DatabaseErrorKind::ReadOnlyTransaction,
                 info,
             ) => StoreError::Unavailable(info.message().to_owned()),
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if is_sqlite_busy(info.message()) =>
+            {
+                StoreError::Unavailable(info.message().to_owned())
+            }
             other => StoreError::Query(other),
         }
     }
+}
+
+/// SQLite's messages for `SQLITE_BUSY` and `SQLITE_LOCKED`: another connection (the CLI's
+/// purge, a backup) held the write lock for the whole `busy_timeout`. Diesel reports them with
+/// no kind of their own. No row is at fault, and the same write may succeed in a moment.
+fn is_sqlite_busy(message: &str) -> bool {
+    matches!(message, "database is locked" | "database table is locked")
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for StoreError {

@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::future::join_all;
 use hookbox::store::callbacks::{self, NewCallback};
 use hookbox::store::writer::{BatchLimits, CallbackWriter, StoreOutcome};
-use hookbox::store::{users, Db, PoolSettings, StoreError, CALLBACK_ORDER_LOCK};
+use hookbox::store::{users, DatabaseUrl, Db, PoolSettings, StoreError, CALLBACK_ORDER_LOCK};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::proxy::ChaosProxy;
@@ -268,6 +268,70 @@ async fn store_as_one_batch(
         .collect();
     until_queued(writer, count).await;
     release_blocked_writer(lock, blockers, queued).await
+}
+
+/// Holds SQLite's write lock on `path` from another connection, as the CLI's purge or a backup
+/// would, until the returned sender is dropped.
+fn hold_sqlite_write_lock(path: &std::path::Path) -> std::sync::mpsc::Sender<()> {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let path = path.to_string_lossy().into_owned();
+    std::thread::spawn(move || {
+        let mut conn = diesel::SqliteConnection::establish(&path).expect("opens the file");
+        conn.batch_execute("BEGIN IMMEDIATE")
+            .expect("takes the write lock");
+        locked.send(()).unwrap();
+        let _ = released.recv();
+        conn.batch_execute("ROLLBACK").expect("lets go");
+    });
+    is_locked.recv().expect("the lock is held");
+    release
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_sqlite_database_answers_unavailable_without_retrying_row_by_row() {
+    let test_db = TestDb::create(Backend::Sqlite)
+        .await
+        .expect("SQLite needs no server");
+    let (db, writer) = start_writer(&test_db).await;
+    let DatabaseUrl::Sqlite(path) = &test_db.url else {
+        unreachable!("a SQLite test database")
+    };
+    let lock = hold_sqlite_write_lock(path);
+    let first = store_in_background(&writer, delivery("first", "{}"));
+    eventually("the first delivery on its way", || async {
+        writer.batches_on_their_way() == 1
+    })
+    .await;
+    let behind = (0..3)
+        .map(|n| delivery(&format!("behind {n}"), "{}"))
+        .collect();
+    let behind = queue_in_order(&writer, behind).await;
+    for answer in std::iter::once(first).chain(behind) {
+        let answer = answer.await.unwrap();
+        assert!(
+            matches!(answer, Err(StoreError::Unavailable(_))),
+            "a busy database is no fault of the row: {answer:?}"
+        );
+    }
+    let stats = writer.stats();
+    assert_eq!(
+        stats.largest_batch, 3,
+        "the three behind were one batch: {stats:?}"
+    );
+    assert_eq!(
+        stats.fallbacks, 0,
+        "and were not retried one by one: {stats:?}"
+    );
+    drop(lock);
+    let after = writer
+        .store(delivery("after", "{}"))
+        .await
+        .expect("stored once the lock is gone");
+    assert!(!after.duplicate);
+    assert_eq!(callbacks::count(&db).await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

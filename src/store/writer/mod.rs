@@ -7,6 +7,7 @@ mod arrivals;
 mod pipeline;
 mod reply;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -303,11 +304,15 @@ async fn write_batch(batches: &Batches, batch: Vec<Pending>) -> Answers {
             batch.rows = rows,
             "batch insert failed, retrying one by one"
         );
-        outcomes = Vec::with_capacity(rows);
-        for callback in &callbacks {
-            let single = store_batch(batches, std::slice::from_ref(callback)).await;
-            outcomes.extend(single);
-        }
+        outcomes = one_by_one(&callbacks, |callback| async move {
+            let mut single = store_batch(batches, std::slice::from_ref(callback)).await;
+            single.pop().unwrap_or_else(|| {
+                Err(StoreError::Unavailable(
+                    "a batch of one without an outcome".into(),
+                ))
+            })
+        })
+        .await;
     }
     let took = started.elapsed();
     batches.stats.record(rows, fall_back);
@@ -323,6 +328,34 @@ async fn write_batch(batches: &Batches, batch: Vec<Pending>) -> Answers {
         "callback batch written"
     );
     Answers { replies, outcomes }
+}
+
+/// Stores each callback on its own with `store_one`, in order. A row can be refused (`Query`);
+/// a database that stops answering or can no longer be reached fails every row alike, each after
+/// its own wait, so once one row gets such an answer the rest get it too without being tried.
+async fn one_by_one<'a, F, Fut>(
+    callbacks: &'a [NewCallback],
+    mut store_one: F,
+) -> Vec<Result<StoreOutcome, StoreError>>
+where
+    F: FnMut(&'a NewCallback) -> Fut,
+    Fut: Future<Output = Result<StoreOutcome, StoreError>>,
+{
+    let mut outcomes = Vec::with_capacity(callbacks.len());
+    let mut database_failed: Option<StoreError> = None;
+    for callback in callbacks {
+        let outcome = match &database_failed {
+            Some(error) => Err(clone_error(error)),
+            None => store_one(callback).await,
+        };
+        if let Err(error) = &outcome {
+            if !matches!(error, StoreError::Query(_)) {
+                database_failed = Some(clone_error(error));
+            }
+        }
+        outcomes.push(outcome);
+    }
+    outcomes
 }
 
 /// Stores a batch and returns one outcome per input, in order.
@@ -367,5 +400,55 @@ fn clone_error(error: &StoreError) -> StoreError {
         StoreError::Query(inner) => StoreError::Query(diesel::result::Error::QueryBuilderError(
             inner.to_string().into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    fn stored(id: i64) -> Result<StoreOutcome, StoreError> {
+        Ok(StoreOutcome {
+            id,
+            duplicate: false,
+            body_differs: false,
+        })
+    }
+
+    #[tokio::test]
+    async fn one_by_one_stops_trying_once_the_database_itself_fails() {
+        let callbacks: Vec<NewCallback> = (0..5)
+            .map(|n| NewCallback::for_tests("s", &format!("k{n}"), &format!("{n:064x}")))
+            .collect();
+        let tried = RefCell::new(Vec::new());
+        let outcomes = one_by_one(&callbacks, |callback| {
+            tried.borrow_mut().push(callback.delivery_key.clone());
+            let outcome = match callback.delivery_key.as_str() {
+                "k0" => stored(1),
+                "k1" => Err(StoreError::Query(diesel::result::Error::NotFound)),
+                "k2" => stored(3),
+                _ => Err(StoreError::Unavailable("gone".into())),
+            };
+            async move { outcome }
+        })
+        .await;
+        assert_eq!(*tried.borrow(), ["k0", "k1", "k2", "k3"], "k4 is not tried");
+        assert!(matches!(outcomes[0], Ok(StoreOutcome { id: 1, .. })));
+        assert!(
+            matches!(outcomes[1], Err(StoreError::Query(_))),
+            "a refused row"
+        );
+        assert!(
+            matches!(outcomes[2], Ok(StoreOutcome { id: 3, .. })),
+            "the next row still tried"
+        );
+        assert!(matches!(outcomes[3], Err(StoreError::Unavailable(_))));
+        assert!(
+            matches!(outcomes[4], Err(StoreError::Unavailable(_))),
+            "{:?}",
+            outcomes[4]
+        );
     }
 }
