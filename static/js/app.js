@@ -18,6 +18,11 @@ const DEFAULT_POLL_MS = 10000;
 let booted = false;
 let poller = null;
 let unread = { count: 0, capped: false };
+/** The newest callback this page has shown (listed, in a table row or a toast): `{ id, cursor }`. */
+let newestShown = null;
+let inboxGeneration = 0;
+/** The Unread list's last load failed: the next poll that answers loads it again. */
+let inboxFailed = false;
 
 setUnauthenticatedHandler(() => {
   poller?.stop();
@@ -49,6 +54,8 @@ function setCount(count, capped) {
 function setHealth(healthy) {
   $('#conn-status').hidden = healthy;
   if (healthy) showFatal('');
+  // The poll that answered is the retry promised when the Unread list failed to load.
+  if (healthy && inboxFailed) refreshInbox();
 }
 
 // ---- Unread tab -------------------------------------------------------------------------
@@ -77,9 +84,14 @@ function card(item) {
 }
 
 async function refreshInbox() {
+  // Loads can overlap (a viewed callback and a new one at once): only the latest is shown.
+  const generation = ++inboxGeneration;
   try {
     const result = await api.check(undefined, 100);
+    if (generation !== inboxGeneration) return;
+    inboxFailed = false;
     const items = (Array.isArray(result.items) ? result.items : []).slice().reverse();
+    noteShown(items);
     setCount(result.unviewed_count, result.unviewed_count_capped);
     replace($('#inbox-list'), items.map(card));
     $('#inbox-mark-all').hidden = items.length === 0;
@@ -91,19 +103,31 @@ async function refreshInbox() {
     empty.hidden = items.length > 0;
     if (items.length === 0) {
       const any = await api.history({}, undefined, 1);
+      if (generation !== inboxGeneration) return;
       replace(empty, ...(any.items?.length
         ? [h('p', { className: 'empty-title', text: 'All caught up' }), h('p', { className: 'muted', text: 'New callbacks show up here and as notifications.' })]
         : noCallbacksYet()));
     }
   } catch (error) {
+    if (generation !== inboxGeneration) return;
+    inboxFailed = true;
     reportError(error);
+  }
+}
+
+/** Keeps the newest of `items` that this page has put in front of the user. */
+function noteShown(items) {
+  for (const item of items) {
+    if (!Number.isSafeInteger(item?.id) || typeof item.cursor !== 'string') continue;
+    if (!newestShown || item.id > newestShown.id) newestShown = { id: item.id, cursor: item.cursor };
   }
 }
 
 async function markAllRead() {
   try {
-    const newest = await api.history({}, undefined, 1);
-    const cursor = newest.items?.[0]?.cursor;
+    // Up to the newest callback shown, not the newest stored: one that arrived since the last
+    // poll or load has been neither toasted nor listed, and must not be marked read unseen.
+    const cursor = newestShown?.cursor;
     if (cursor) await api.markAllViewed(cursor);
     markAllRowsViewed();
     await refreshInbox();
@@ -209,6 +233,7 @@ async function boot() {
   configureDetail({ onViewed: (id) => { markRowViewed(id); refreshInbox(); } });
   initHistory({
     onFiltersChanged: (filters) => writeUrl('history', filters, false),
+    onRowsShown: noteShown,
     onError: reportError,
   });
   initRejected();
@@ -221,6 +246,7 @@ async function boot() {
     intervalMs,
     onNew: (items) => {
       announce(items, { onView: (item) => openDetail(item.id), onShowAll: showUnread });
+      noteShown(items);
       refreshInbox();
     },
     onCount: setCount,

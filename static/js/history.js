@@ -15,7 +15,7 @@ const PAGE = 50;
 let nextCursor = null;
 let loading = 0; // a newer load supersedes an older one
 const rowsById = new Map();
-let hooks = { onFiltersChanged: () => {}, onError: () => {} };
+let hooks = { onFiltersChanged: () => {}, onRowsShown: () => {}, onError: () => {} };
 
 export function filtersFromUrl(search = window.location.search) {
   const params = new URLSearchParams(search);
@@ -125,6 +125,7 @@ export async function loadHistory(filters, { more = false } = {}) {
     }
     const items = Array.isArray(page.items) ? page.items : [];
     tbody.append(...items.map(row));
+    hooks.onRowsShown(items);
     nextCursor = page.has_more ? page.next_cursor : null;
     button.hidden = !nextCursor;
     const shown = tbody.children.length;

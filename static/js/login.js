@@ -8,12 +8,19 @@ const MESSAGES = {
   signed_out: 'You are signed out.',
 };
 
-/** Only a path on this site may be returned to: "/…" but never "//host". */
+/**
+ * Only a path on this site may be returned to. Judged by the browser's own URL parser, which
+ * drops tabs and line breaks and reads a backslash as a slash: "/\t/host" is "//host" to it.
+ */
 function safeNext(raw) {
-  if (typeof raw !== 'string' || !raw.startsWith('/') || raw.startsWith('//') || raw.includes('\\')) {
+  if (typeof raw !== 'string' || !raw.startsWith('/')) return '/';
+  let url;
+  try {
+    url = new URL(raw, window.location.origin);
+  } catch {
     return '/';
   }
-  return raw;
+  return url.origin === window.location.origin ? `${url.pathname}${url.search}${url.hash}` : '/';
 }
 
 function showError(text) {

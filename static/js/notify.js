@@ -102,23 +102,28 @@ export class Poller {
       return;
     }
     const fresh = [];
-    for (let page = 0; page < MAX_PAGES_PER_POLL; page += 1) {
-      let result;
-      try {
-        result = await api.check(cursor, PAGE_LIMIT, this.checkTimeoutMs());
-      } catch (error) {
-        if (error?.code === 'invalid_cursor') {
-          localStorage.removeItem(this.key); // e.g. a cursor from another server: start over
-          return this.poll();
+    try {
+      for (let page = 0; page < MAX_PAGES_PER_POLL; page += 1) {
+        let result;
+        try {
+          result = await api.check(cursor, PAGE_LIMIT, this.checkTimeoutMs());
+        } catch (error) {
+          if (error?.code === 'invalid_cursor') {
+            localStorage.removeItem(this.key); // e.g. a cursor from another server: start over
+            return this.poll();
+          }
+          throw error;
         }
-        throw error;
+        fresh.push(...result.items);
+        cursor = result.next_cursor;
+        localStorage.setItem(this.key, cursor);
+        this.options.onCount(result.unviewed_count, result.unviewed_count_capped);
+        if (!result.has_more) break;
       }
-      fresh.push(...result.items);
-      cursor = result.next_cursor;
-      localStorage.setItem(this.key, cursor);
-      this.options.onCount(result.unviewed_count, result.unviewed_count_capped);
-      if (!result.has_more) break;
+    } finally {
+      // The cursor already stands past every page fetched: a later page that fails must not
+      // take the earlier pages' callbacks with it.
+      if (fresh.length) this.options.onNew(fresh);
     }
-    if (fresh.length) this.options.onNew(fresh);
   }
 }

@@ -9,6 +9,7 @@ mod dashboard_browser;
 mod dashboard_flow;
 mod dashboard_rejected;
 mod dashboard_serving;
+mod dashboard_unread;
 mod dashboard_xss;
 mod digest_migration;
 mod helpers;

@@ -1,0 +1,212 @@
+//! The Unread tab and the poller behind it, in a real browser: what *Mark all read* marks, a
+//! poll whose later page fails, an Unread list that failed to load; and where signing in may
+//! lead.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::dashboard_browser::{api_get, login, sqlite_app, POLL, WAIT};
+use crate::helpers::browser::Browser;
+use crate::helpers::*;
+
+/// Long enough that no poll but the first runs during a test.
+const NO_SECOND_POLL: Duration = Duration::from_secs(600);
+
+async fn send(app: &TestApp, job: &str) {
+    let body = json!({ "job_id": job, "event": "workflow.completed", "status": "completed" });
+    json_with_status(app.post_signed(&body.to_string()).await, 200).await;
+}
+
+async fn wait_first_poll(browser: &Browser) {
+    browser
+        .wait_until(
+            "localStorage.getItem('hookbox.cursor.admin')",
+            WAIT,
+            "the first check",
+        )
+        .await;
+}
+
+/// JS: replaces `api.check` in the page's own module (the app's too) so that the next load of
+/// the Unread list (a check without a cursor) fails as a 503 would; `window.checkFailed` says
+/// when it has.
+const FAIL_NEXT_UNREAD_LOAD: &str = "
+    return import('/static/js/api.js').then(({ api, ApiError }) => {
+        const real = api.check;
+        window.checkFailed = false;
+        api.check = (after, limit, timeoutMs) => {
+            if (!window.checkFailed && after === undefined && limit === 100) {
+                window.checkFailed = true;
+                return Promise.reject(new ApiError(503, 'storage_unavailable', null));
+            }
+            return real(after, limit, timeoutMs);
+        };
+        return true;
+    });";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_returns_only_to_a_path_on_this_site() {
+    let (app, _db) = sqlite_app(NO_SECOND_POLL).await;
+    let Some(browser) = Browser::start("login_next", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            // Tabs and line breaks are dropped and a backslash is a slash to the browser's URL
+            // parser: each of the first three reads as `//evil.example/…`, another site.
+            for (next, lands_on) in [
+                ("/%09/evil.example/x", "/"),
+                ("/%0A/evil.example/x", "/"),
+                ("/%5Cevil.example/x", "/"),
+                ("//evil.example/x", "/"),
+                (
+                    "/?tab=history%26status=failed",
+                    "/?tab=history&status=failed",
+                ),
+            ] {
+                // Signed out each time: a signed-in visit to /login goes on without the form.
+                browser
+                    .client
+                    .delete_all_cookies()
+                    .await
+                    .expect("cookies cleared");
+                browser.goto(&format!("/login?next={next}")).await;
+                browser
+                    .wait_until(
+                        "document.activeElement?.id === 'username'",
+                        WAIT,
+                        "the login form",
+                    )
+                    .await;
+                browser.type_into("#username", "admin").await;
+                browser.type_into("#password", ADMIN_PASSWORD).await;
+                browser.click("#login-submit").await;
+                browser
+                    .wait_until(
+                        "location.pathname === '/' && document.body.dataset.state === 'ready'",
+                        WAIT,
+                        next,
+                    )
+                    .await;
+                let at = browser.js("return location.href", vec![]).await;
+                assert_eq!(
+                    at,
+                    json!(format!("{}{lands_on}", app.address)),
+                    "next={next}"
+                );
+            }
+        })
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mark_all_read_marks_what_was_announced_not_what_arrived_since() {
+    let (app, _db) = sqlite_app(NO_SECOND_POLL).await;
+    let Some(browser) = Browser::start("mark_all_announced", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            send(&app, "job-listed").await;
+            login(&browser).await;
+            wait_first_poll(&browser).await;
+            browser
+                .wait_until(
+                    "document.querySelectorAll('#inbox-list li').length === 1",
+                    WAIT,
+                    "the unread callback",
+                )
+                .await;
+            // Stored after the last poll: neither toasted nor listed yet.
+            send(&app, "job-unseen").await;
+            browser.click("#inbox-mark-all").await;
+            browser
+                .wait_until(
+                    "document.querySelector('#inbox-list')?.textContent.includes('job-unseen')",
+                    WAIT,
+                    "the list after marking",
+                )
+                .await;
+            let check = api_get(&app, &browser, "/api/admin/llm-callbacks/check").await;
+            assert_eq!(check["unviewed_count"], 1, "{check}");
+            assert_eq!(check["items"][0]["callback_id"], "job-unseen", "{check}");
+        })
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_whose_later_page_fails_still_announces_the_pages_before() {
+    let (app, _db) = sqlite_app(NO_SECOND_POLL).await;
+    let Some(browser) = Browser::start("poll_later_page_fails", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            login(&browser).await;
+            wait_first_poll(&browser).await;
+            // A poller of its own over a stubbed check: a first page, then a failure.
+            let outcome = browser
+                .js(
+                    "return Promise.all([import('/static/js/api.js'), import('/static/js/notify.js')])
+                       .then(async ([{ api, ApiError }, { Poller }]) => {
+                         const real = api.check;
+                         const pages = [
+                           { items: [{ id: 1 }, { id: 2 }], next_cursor: 'c1', has_more: true,
+                             unviewed_count: 3, unviewed_count_capped: false },
+                         ];
+                         api.check = () => pages.length
+                           ? Promise.resolve(pages.shift())
+                           : Promise.reject(new ApiError(503, 'storage_unavailable', null));
+                         const announced = [];
+                         localStorage.setItem('hookbox.cursor.stub', 'c0');
+                         const poller = new Poller({
+                           user: 'stub', intervalMs: 1000, onNew: (items) => announced.push(items.map((i) => i.id)),
+                           onCount: () => {}, onHealth: () => {}, onCursorMoved: () => {},
+                         });
+                         let failed = null;
+                         try { await poller.poll(); } catch (error) { failed = error.code; }
+                         finally { api.check = real; }
+                         return { announced, failed, cursor: localStorage.getItem('hookbox.cursor.stub') };
+                       })",
+                    vec![],
+                )
+                .await;
+            assert_eq!(
+                outcome,
+                json!({ "announced": [[1, 2]], "failed": "storage_unavailable", "cursor": "c1" }),
+                "the cursor stands past the first page, so its callbacks must be announced"
+            );
+        })
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_list_that_failed_to_load_loads_again_at_the_next_poll() {
+    let (app, _db) = sqlite_app(POLL).await;
+    let Some(browser) = Browser::start("unread_list_retried", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            login(&browser).await;
+            wait_first_poll(&browser).await;
+            // The next load of the Unread list (a check without a cursor) fails once.
+            let stubbed = browser.js(FAIL_NEXT_UNREAD_LOAD, vec![]).await;
+            assert_eq!(stubbed, json!(true));
+            send(&app, "job-after-failure").await;
+            browser.wait_until("window.checkFailed", WAIT, "the failed load").await;
+            browser
+                .wait_until(
+                    "document.querySelector('#inbox-list')?.textContent.includes('job-after-failure')",
+                    WAIT,
+                    "the Unread list loaded again",
+                )
+                .await;
+        })
+        .await;
+    browser.close().await;
+}
