@@ -152,7 +152,8 @@ async fn accept(
         preview: preview(&body),
         payload_size: i32::try_from(body.len()).unwrap_or(i32::MAX),
         body_sha256,
-        body: body.to_vec(),
+        // Moved, not copied: a request waiting for its commit holds its body once.
+        body: body.into(),
         signature_verdict: "verified".to_owned(),
         signature_scheme: source.scheme.name().to_owned(),
         signature_header: presented.header_text,
