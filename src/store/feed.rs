@@ -114,16 +114,28 @@ pub async fn history(
             query = query.filter(callbacks::source.eq(source.clone()));
         }
         if let Some(q) = &filter.q {
-            let pattern = like_pattern(q);
-            query = query.filter(
-                lower(callbacks::callback_id.nullable())
-                    .like(pattern.clone())
-                    .escape('\\')
-                    .or(lower(callbacks::workflow_name)
-                        .like(pattern.clone())
-                        .escape('\\'))
-                    .or(lower(callbacks::error_message).like(pattern).escape('\\')),
-            );
+            // `lower()` folds only ASCII in SQLite (and in a Postgres database whose `LC_CTYPE`
+            // is C): "É" stays "É" there. Text outside ASCII is found as typed by the second
+            // pattern, and in any letter case where the database folds it, by the first.
+            let [folded, ascii_folded] = like_patterns(q);
+            macro_rules! text_matches {
+                ($pattern:expr) => {
+                    lower(callbacks::callback_id.nullable())
+                        .like($pattern.clone())
+                        .escape('\\')
+                        .or(lower(callbacks::workflow_name)
+                            .like($pattern.clone())
+                            .escape('\\'))
+                        .or(lower(callbacks::error_message)
+                            .like($pattern.clone())
+                            .escape('\\'))
+                };
+            }
+            query = if folded == ascii_folded {
+                query.filter(text_matches!(folded))
+            } else {
+                query.filter(text_matches!(folded).or(text_matches!(ascii_folded)))
+            };
         }
         // The ids first, then their rows: an index on (filtered column, id) answers the first
         // step on its own, so Postgres takes it. Asked for whole rows, it walked the primary
@@ -143,18 +155,21 @@ pub async fn history(
     })
 }
 
-/// `%text%` in lower case with LIKE's wildcards escaped, so `q` matches as plain text.
-fn like_pattern(q: &str) -> String {
-    let mut pattern = String::with_capacity(q.len() + 2);
-    pattern.push('%');
-    for ch in q.to_lowercase().chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            pattern.push('\\');
+/// `%text%` with LIKE's wildcards escaped, so `q` matches as plain text: in lower case, and
+/// with only its ASCII letters in lower case (`lower()` of a database that folds only those).
+fn like_patterns(q: &str) -> [String; 2] {
+    [q.to_lowercase(), q.to_ascii_lowercase()].map(|text| {
+        let mut pattern = String::with_capacity(text.len() + 2);
+        pattern.push('%');
+        for ch in text.chars() {
+            if matches!(ch, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(ch);
         }
-        pattern.push(ch);
-    }
-    pattern.push('%');
-    pattern
+        pattern.push('%');
+        pattern
+    })
 }
 
 /// Every callback of one job, by arrival (the caller orders by the sender's timestamp).
@@ -241,10 +256,17 @@ pub async fn facets(db: &Db, user_id: i64) -> Result<Facets, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::like_pattern;
+    use super::like_patterns;
 
     #[test]
     fn like_wildcards_in_the_query_text_are_matched_literally() {
-        assert_eq!(like_pattern("50%_a\\B"), "%50\\%\\_a\\\\b%");
+        let [folded, ascii] = like_patterns("50%_a\\B");
+        assert_eq!(folded, "%50\\%\\_a\\\\b%");
+        assert_eq!(ascii, folded);
+    }
+
+    #[test]
+    fn text_outside_ascii_keeps_its_case_in_the_ascii_folded_pattern() {
+        assert_eq!(like_patterns("DÉPASSÉ"), ["%dépassé%", "%dÉpassÉ%"]);
     }
 }

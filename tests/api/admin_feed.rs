@@ -311,6 +311,18 @@ on_both_backends! {
         assert_eq!(json_with_status(missing, 400).await["error"], "invalid_request");
     }
 
+    async fn a_search_finds_text_outside_ascii_as_it_was_written(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        let body = json!({ "event": "workflow.failed", "job_id": "job-fr", "status": "failed",
+                           "error_message": "Délai DÉPASSÉ pour le modèle" }).to_string();
+        let id = json_with_status(app.post_signed(&body).await, 200).await["id"].as_i64().unwrap();
+        for q in ["D%C3%89PASS%C3%89", "d%C3%A9lai", "D%C3%89LAI", "mod%C3%A8le"] {
+            let found = app.get_json(&admin, &format!("/api/admin/llm-callbacks?q={q}")).await;
+            assert_eq!(ids(&found), [id], "q={q}");
+        }
+    }
+
     async fn a_job_lists_its_callbacks_in_sender_order_and_flags_conflicts(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let admin = app.login_admin().await;
