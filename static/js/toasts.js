@@ -14,7 +14,7 @@ const region = () => document.getElementById('toasts');
 function addToast(toast, outcome) {
   const box = region();
   box.prepend(toast);
-  while (box.children.length > MAX_VISIBLE) box.lastElementChild.remove();
+  while (box.children.length > MAX_VISIBLE) dismiss(box.lastElementChild); // focus stays on the page
   if (outcome !== 'failure') setTimeout(() => dismiss(toast), CALM_TIMEOUT_MS);
 }
 

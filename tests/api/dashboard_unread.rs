@@ -1,6 +1,6 @@
-//! The Unread tab and the poller behind it, in a real browser: what *Mark all read* marks, a
-//! poll whose later page fails, an Unread list that failed to load; and where signing in may
-//! lead.
+//! The Unread tab and what announces callbacks, in a real browser: what *Mark all read* marks,
+//! a poll whose later page fails, an Unread list that failed to load, a focused toast pushed
+//! out by newer ones; and where signing in may lead.
 
 use std::time::Duration;
 
@@ -206,6 +206,35 @@ async fn an_unread_list_that_failed_to_load_loads_again_at_the_next_poll() {
                     "the Unread list loaded again",
                 )
                 .await;
+        })
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toast_pushed_out_while_it_has_the_focus_leaves_the_focus_on_the_page() {
+    let (app, _db) = sqlite_app(NO_SECOND_POLL).await;
+    let Some(browser) = Browser::start("toast_evicted_focus", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            login(&browser).await;
+            let focused = browser
+                .js(
+                    "return import('/static/js/toasts.js').then(({ announce }) => {
+                       const item = (id) => ({ id, event: 'workflow.failed', status: 'failed',
+                         callback_id: `job-${id}`, workflow_name: 'w', received_at: new Date().toISOString() });
+                       announce([item(1)], { onView: () => {}, onShowAll: () => {} });
+                       document.querySelector('#toasts .toast-close').focus();
+                       for (let id = 2; id <= 6; id += 1) announce([item(id)], { onView: () => {}, onShowAll: () => {} });
+                       return { toasts: document.querySelectorAll('#toasts .toast').length,
+                                focused: document.activeElement?.id ?? null };
+                     })",
+                    vec![],
+                )
+                .await;
+            assert_eq!(focused, json!({ "toasts": 5, "focused": "main" }), "the sixth toast pushed out the focused first");
         })
         .await;
     browser.close().await;
