@@ -348,10 +348,8 @@ where
             Some(error) => Err(clone_error(error)),
             None => store_one(callback).await,
         };
-        if let Err(error) = &outcome {
-            if !matches!(error, StoreError::Query(_)) {
-                database_failed = Some(clone_error(error));
-            }
+        if let Err(error @ (StoreError::Unavailable(_) | StoreError::NoAnswer(_))) = &outcome {
+            database_failed = Some(clone_error(error));
         }
         outcomes.push(outcome);
     }
