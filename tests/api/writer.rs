@@ -335,6 +335,57 @@ async fn a_locked_sqlite_database_answers_unavailable_without_retrying_row_by_ro
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_waiting_for_a_slow_database_are_bounded_in_bytes_not_only_in_count() {
+    let test_db = TestDb::create(Backend::Sqlite)
+        .await
+        .expect("SQLite needs no server");
+    let limits = BatchLimits {
+        queue_bytes: 4096,
+        enqueue_timeout: Duration::from_millis(300),
+        ..BatchLimits::default()
+    };
+    let (db, writer) = start_writer_with(&test_db, limits).await;
+    let DatabaseUrl::Sqlite(path) = &test_db.url else {
+        unreachable!("a SQLite test database")
+    };
+    let lock = hold_sqlite_write_lock(path);
+    let big = "x".repeat(3000);
+    // Written while the file is locked: its batch waits out the 5 s busy timeout.
+    let first = store_in_background(&writer, delivery("first", &big));
+    eventually("the first delivery on its way", || async {
+        writer.batches_on_their_way() == 1
+    })
+    .await;
+    let second = writer.store(delivery("second", &big)).await;
+    assert!(
+        matches!(&second, Err(StoreError::Unavailable(why)) if why.contains("full")),
+        "3,000 bytes more do not fit beside the first 3,000 of 4,096: {second:?}"
+    );
+    assert!(
+        !first.is_finished(),
+        "refused while the first still waits for the database, not after it"
+    );
+    assert_eq!(
+        writer.queued(),
+        0,
+        "the first is on its way; the second never joined the queue"
+    );
+    drop(lock);
+    // Stored if the lock went within its busy timeout, a 503 otherwise.
+    let first_stored = match first.await.unwrap() {
+        Ok(outcome) => i64::from(!outcome.duplicate),
+        Err(StoreError::Unavailable(_)) => 0,
+        Err(error) => panic!("the first is stored or unavailable: {error:?}"),
+    };
+    let after = writer
+        .store(delivery("after", &big))
+        .await
+        .expect("room again once answered");
+    assert!(!after.duplicate);
+    assert_eq!(callbacks::count(&db).await.unwrap(), 1 + first_stored);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_row_the_database_refuses_fails_alone_and_in_batch_duplicates_stay_duplicates() {
     let Some(test_db) = TestDb::create(Backend::Postgres).await else {
         return;

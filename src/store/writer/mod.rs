@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::batch_insert::{insert_unique, KeyForecast};
@@ -44,6 +44,10 @@ pub struct BatchLimits {
     pub max_bytes: usize,
     /// How many deliveries may wait for the writer before new ones are refused.
     pub queue_capacity: usize,
+    /// How many bytes of bodies may wait for the writer (queued, or in a batch on its way)
+    /// before new ones wait for room. The count alone let 4,096 bodies of up to 1 MiB each,
+    /// 4 GiB, pile up behind a slow database. A body larger than this waits for all of it.
+    pub queue_bytes: usize,
     /// How long a request may wait for room in a full queue.
     pub enqueue_timeout: Duration,
     /// How long a batch may wait for the database's answer before its requests are answered
@@ -71,6 +75,7 @@ impl Default for BatchLimits {
             max_rows: 256,
             max_bytes: 8 << 20,
             queue_capacity: 4096,
+            queue_bytes: 64 << 20,
             enqueue_timeout: Duration::from_secs(2),
             answer_timeout: ANSWER_TIMEOUT,
             remember_recent: 32_768,
@@ -90,6 +95,9 @@ struct Pending {
 #[derive(Clone)]
 pub struct CallbackWriter {
     queue: mpsc::Sender<Pending>,
+    /// One permit per byte of body under way (`BatchLimits::queue_bytes`).
+    room: Arc<Semaphore>,
+    room_bytes: usize,
     enqueue_timeout: Duration,
     stats: Arc<WriterStats>,
     recent: Arc<RecentlyStored>,
@@ -178,9 +186,14 @@ impl CallbackWriter {
         let (queue, receiver) = mpsc::channel(limits.queue_capacity.max(1));
         let stats = Arc::new(WriterStats::default());
         let arrivals = Arc::new(Arrivals::default());
+        let room_bytes = limits
+            .queue_bytes
+            .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         let writer = CallbackWriter {
             arrivals: arrivals.clone(),
             queue,
+            room: Arc::new(Semaphore::new(room_bytes)),
+            room_bytes,
             enqueue_timeout: limits.enqueue_timeout,
             stats: stats.clone(),
             recent: Arc::new(RecentlyStored::new(
@@ -231,12 +244,21 @@ impl CallbackWriter {
                 .fetch_add(1, Ordering::Relaxed);
             return Ok(outcome);
         }
+        let queue_full = || StoreError::Unavailable("the write queue is full".into());
+        let deadline = tokio::time::Instant::now() + self.enqueue_timeout;
+        let bytes = callback.body.len().clamp(1, self.room_bytes) as u32;
+        // Held until the answer is in: the body is in memory until then.
+        let _room = tokio::time::timeout_at(deadline, self.room.clone().acquire_many_owned(bytes))
+            .await
+            .map_err(|_| queue_full())?
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?;
         let (reply, answer) = reply::channel();
         let pending = Pending { callback, reply };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         self.queue
-            .send_timeout(pending, self.enqueue_timeout)
+            .send_timeout(pending, left)
             .await
-            .map_err(|_| StoreError::Unavailable("the write queue is full".into()))?;
+            .map_err(|_| queue_full())?;
         self.arrivals.arrived(self.in_queue());
         let outcome = answer
             .await
