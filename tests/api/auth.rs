@@ -58,6 +58,21 @@ async fn call(
     }
 }
 
+/// An app whose login throttle locks a username after `per_username` failures and an address
+/// after `per_ip`, within a minute.
+async fn spawn_throttled(test_db: &TestDb, per_username: u32, per_ip: u32) -> TestApp {
+    let mut options = AppOptions::default();
+    options.auth = AuthSettings {
+        throttle: ThrottleSettings {
+            max_failures_per_username: per_username,
+            max_failures_per_ip: per_ip,
+            window: std::time::Duration::from_secs(60),
+        },
+        ..options.auth
+    };
+    TestApp::spawn_with(test_db, options).await
+}
+
 async fn assert_refused(response: reqwest::Response, status: u16, code: &str, what: &str) {
     let actual = response.status().as_u16();
     let text = response.text().await.unwrap();
@@ -342,16 +357,7 @@ on_both_backends! {
     }
 
     async fn repeated_failures_are_throttled_per_username_and_per_ip(test_db) {
-        let mut options = AppOptions::default();
-        options.auth = AuthSettings {
-            throttle: ThrottleSettings {
-                max_failures_per_username: 3,
-                max_failures_per_ip: 6,
-                window: std::time::Duration::from_secs(60),
-            },
-            ..options.auth
-        };
-        let app = TestApp::spawn_with(&test_db, options).await;
+        let app = spawn_throttled(&test_db, 3, 6).await;
         for _ in 0..3 {
             assert_eq!(app.post_login("admin", "wrong-password").await.status(), 401);
         }
@@ -367,16 +373,7 @@ on_both_backends! {
     }
 
     async fn failed_logins_sent_at_once_count_against_the_limit(test_db) {
-        let mut options = AppOptions::default();
-        options.auth = AuthSettings {
-            throttle: ThrottleSettings {
-                max_failures_per_username: 3,
-                max_failures_per_ip: 100,
-                window: std::time::Duration::from_secs(60),
-            },
-            ..options.auth
-        };
-        let app = TestApp::spawn_with(&test_db, options).await;
+        let app = spawn_throttled(&test_db, 3, 100).await;
         let answers = futures_util::future::join_all((0..12).map(|_| app.post_login("admin", "wrong-password"))).await;
         let mut statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
         statuses.sort_unstable();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hookbox::dashboard::DashboardSettings;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::browser::Browser;
 use crate::helpers::*;
@@ -72,7 +72,12 @@ pub const POLL: Duration = Duration::from_millis(2000);
 
 /// Signs in as the first admin through the login form and waits for the dashboard.
 pub async fn login(browser: &Browser) {
-    browser.goto("/login").await;
+    login_at(browser, "/login").await;
+}
+
+/// `login` from the sign-in page at `path` (`/login?next=…`).
+pub async fn login_at(browser: &Browser, path: &str) {
+    browser.goto(path).await;
     browser
         .wait_until(
             "document.activeElement?.id === 'username'",
@@ -87,7 +92,7 @@ pub async fn login(browser: &Browser) {
         .wait_until(
             "location.pathname === '/' && document.body.dataset.state === 'ready'",
             WAIT,
-            "the dashboard after signing in",
+            &format!("the dashboard after signing in at {path}"),
         )
         .await;
 }
@@ -107,4 +112,40 @@ pub async fn api_get(app: &TestApp, browser: &Browser, path: &str) -> serde_json
         .await
         .expect("request reaches the server");
     json_with_status(response, 200).await
+}
+
+/// Posts a signed callback; asserts 200 and returns its id.
+pub async fn send(app: &TestApp, body: Value) -> i64 {
+    let json = json_with_status(app.post_signed(&body.to_string()).await, 200).await;
+    json["id"].as_i64().expect("numeric id")
+}
+
+/// A callback body of job `job`, with a small nested result.
+pub fn callback(
+    job: &str,
+    event: &str,
+    workflow: &str,
+    status: &str,
+    error: Option<&str>,
+) -> Value {
+    let mut body = json!({
+        "job_id": job, "event": event, "workflow_name": workflow, "status": status,
+        "timestamp": "2026-11-23T10:00:00Z",
+        "result": { "partial": true, "tokens": 42, "pages": ["intro", "summary"] },
+    });
+    if let Some(error) = error {
+        body["error_message"] = json!(error);
+    }
+    body
+}
+
+/// Waits for the dashboard's first check: the poller's cursor is stored.
+pub async fn wait_poller_ready(browser: &Browser) {
+    browser
+        .wait_until(
+            "localStorage.getItem('hookbox.cursor.admin')",
+            WAIT,
+            "the first check",
+        )
+        .await;
 }

@@ -8,9 +8,11 @@ use diesel_async::SimpleAsyncConnection;
 use fantoccini::key::Key;
 use fantoccini::Locator;
 use hookbox::dashboard::DashboardSettings;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::dashboard_browser::{api_get, login, sqlite_app, POLL, WAIT};
+use crate::dashboard_browser::{
+    api_get, callback, login, send, sqlite_app, wait_poller_ready, POLL, WAIT,
+};
 use crate::helpers::browser::Browser;
 use crate::helpers::proxy::ChaosProxy;
 use crate::helpers::*;
@@ -23,33 +25,6 @@ const ONE_POLL: Duration = Duration::from_millis(POLL.as_millis() as u64 + 3000)
 const HISTORY_ROWS: &str = "document.querySelectorAll('#history-rows tr').length";
 /// JS: true once the history table is not loading.
 const HISTORY_SETTLED: &str = "!document.querySelector('#history-table').hasAttribute('aria-busy')";
-
-async fn send(app: &TestApp, body: Value) -> i64 {
-    let json = json_with_status(app.post_signed(&body.to_string()).await, 200).await;
-    json["id"].as_i64().expect("numeric id")
-}
-
-fn callback(job: &str, event: &str, workflow: &str, status: &str, error: Option<&str>) -> Value {
-    let mut body = json!({
-        "job_id": job, "event": event, "workflow_name": workflow, "status": status,
-        "timestamp": "2026-11-23T10:00:00Z",
-        "result": { "partial": true, "tokens": 42, "pages": ["intro", "summary"] },
-    });
-    if let Some(error) = error {
-        body["error_message"] = json!(error);
-    }
-    body
-}
-
-async fn wait_poller_ready(browser: &Browser) {
-    browser
-        .wait_until(
-            "localStorage.getItem('hookbox.cursor.admin')",
-            WAIT,
-            "the first check",
-        )
-        .await;
-}
 
 async fn press_escape(browser: &Browser) {
     let active = browser

@@ -6,27 +6,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::dashboard_browser::{api_get, login, sqlite_app, POLL, WAIT};
+use crate::dashboard_browser::{
+    api_get, callback, login, login_at, send, sqlite_app, wait_poller_ready, POLL, WAIT,
+};
 use crate::helpers::browser::Browser;
-use crate::helpers::*;
 
 /// Long enough that no poll but the first runs during a test.
 const NO_SECOND_POLL: Duration = Duration::from_secs(600);
-
-async fn send(app: &TestApp, job: &str) {
-    let body = json!({ "job_id": job, "event": "workflow.completed", "status": "completed" });
-    json_with_status(app.post_signed(&body.to_string()).await, 200).await;
-}
-
-async fn wait_first_poll(browser: &Browser) {
-    browser
-        .wait_until(
-            "localStorage.getItem('hookbox.cursor.admin')",
-            WAIT,
-            "the first check",
-        )
-        .await;
-}
 
 /// JS: replaces `api.check` in the page's own module (the app's too) so that the next load of
 /// the Unread list (a check without a cursor) fails as a 503 would; `window.checkFailed` says
@@ -71,24 +57,7 @@ async fn signing_in_returns_only_to_a_path_on_this_site() {
                     .delete_all_cookies()
                     .await
                     .expect("cookies cleared");
-                browser.goto(&format!("/login?next={next}")).await;
-                browser
-                    .wait_until(
-                        "document.activeElement?.id === 'username'",
-                        WAIT,
-                        "the login form",
-                    )
-                    .await;
-                browser.type_into("#username", "admin").await;
-                browser.type_into("#password", ADMIN_PASSWORD).await;
-                browser.click("#login-submit").await;
-                browser
-                    .wait_until(
-                        "location.pathname === '/' && document.body.dataset.state === 'ready'",
-                        WAIT,
-                        next,
-                    )
-                    .await;
+                login_at(&browser, &format!("/login?next={next}")).await;
                 let at = browser.js("return location.href", vec![]).await;
                 assert_eq!(
                     at,
@@ -109,9 +78,19 @@ async fn mark_all_read_marks_what_was_announced_not_what_arrived_since() {
     };
     browser
         .check(async {
-            send(&app, "job-listed").await;
+            send(
+                &app,
+                callback(
+                    "job-listed",
+                    "workflow.completed",
+                    "summarize",
+                    "completed",
+                    None,
+                ),
+            )
+            .await;
             login(&browser).await;
-            wait_first_poll(&browser).await;
+            wait_poller_ready(&browser).await;
             browser
                 .wait_until(
                     "document.querySelectorAll('#inbox-list li').length === 1",
@@ -120,7 +99,17 @@ async fn mark_all_read_marks_what_was_announced_not_what_arrived_since() {
                 )
                 .await;
             // Stored after the last poll: neither toasted nor listed yet.
-            send(&app, "job-unseen").await;
+            send(
+                &app,
+                callback(
+                    "job-unseen",
+                    "workflow.completed",
+                    "summarize",
+                    "completed",
+                    None,
+                ),
+            )
+            .await;
             browser.click("#inbox-mark-all").await;
             browser
                 .wait_until(
@@ -146,7 +135,7 @@ async fn a_poll_whose_later_page_fails_still_announces_the_pages_before() {
     browser
         .check(async {
             login(&browser).await;
-            wait_first_poll(&browser).await;
+            wait_poller_ready(&browser).await;
             // A poller of its own over a stubbed check: a first page, then a failure.
             let outcome = browser
                 .js(
@@ -193,11 +182,11 @@ async fn an_unread_list_that_failed_to_load_loads_again_at_the_next_poll() {
     browser
         .check(async {
             login(&browser).await;
-            wait_first_poll(&browser).await;
+            wait_poller_ready(&browser).await;
             // The next load of the Unread list (a check without a cursor) fails once.
             let stubbed = browser.js(FAIL_NEXT_UNREAD_LOAD, vec![]).await;
             assert_eq!(stubbed, json!(true));
-            send(&app, "job-after-failure").await;
+            send(&app, callback("job-after-failure", "workflow.completed", "summarize", "completed", None)).await;
             browser.wait_until("window.checkFailed", WAIT, "the failed load").await;
             browser
                 .wait_until(
