@@ -47,6 +47,11 @@ pub(crate) async fn start_writer(test_db: &TestDb) -> (Db, CallbackWriter) {
 
 async fn start_writer_with(test_db: &TestDb, limits: BatchLimits) -> (Db, CallbackWriter) {
     test_db.migrate().await;
+    connect_writer(test_db, limits)
+}
+
+/// A writer on a database already migrated.
+fn connect_writer(test_db: &TestDb, limits: BatchLimits) -> (Db, CallbackWriter) {
     let settings = PoolSettings {
         max_connections: 2,
         acquire_timeout: Duration::from_secs(5),
@@ -332,6 +337,34 @@ async fn a_locked_sqlite_database_answers_unavailable_without_retrying_row_by_ro
         .expect("stored once the lock is gone");
     assert!(!after.duplicate);
     assert_eq!(callbacks::count(&db).await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_that_takes_no_writes_answers_unavailable_without_retrying_row_by_row() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    test_db.migrate().await;
+    // As a standby after a failover would: every new session's transactions are read-only.
+    test_db
+        .postgres_connection()
+        .await
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET default_transaction_read_only = on",
+            test_db.name
+        ))
+        .await
+        .expect("the database is made read-only");
+    let (_db, writer) = connect_writer(&test_db, BatchLimits::default());
+    let answers = join_all((0..4).map(|n| writer.store(delivery(&format!("ro {n}"), "{}")))).await;
+    for answer in &answers {
+        assert!(
+            matches!(answer, Err(StoreError::Unavailable(_))),
+            "a read-only database is no fault of the row: {answer:?}"
+        );
+    }
+    let stats = writer.stats();
+    assert_eq!(stats.fallbacks, 0, "{stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
