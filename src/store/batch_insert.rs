@@ -37,6 +37,11 @@ pub struct Written {
     pub rows: Vec<(DeliveryKey, i64, String, bool)>,
     /// A plain insert met a stored key, and the batch was written again skipping stored keys.
     pub rewritten: bool,
+    /// The batch committed, but reading the rows that already held its other keys failed: the
+    /// keys missing from `rows` get this error, while the rows this batch inserted are still
+    /// answered as new (answered with the error, their senders' retries would be told
+    /// "duplicate" about the first delivery of their callback).
+    pub lookup_failed: Option<StoreError>,
 }
 
 /// `rows` must not repeat a key (the writer merges repeats before calling). Borrowed: on the
@@ -63,7 +68,7 @@ pub async fn insert_unique(
                 }
                 .into());
             };
-            if written.is_err() {
+            if written.as_ref().map_or(true, |w| w.lookup_failed.is_some()) {
                 pg_connection.give_up(&connection);
             }
             written
@@ -116,15 +121,19 @@ async fn insert_unique_pg(
     let (inserted, missing) = split_inserted(rows.iter().copied(), inserted);
     // A key that conflicted belongs to a committed row: ON CONFLICT waits for a concurrent
     // inserter to finish, so this later snapshot sees its row.
-    let existing = if missing.is_empty() {
-        Vec::new()
+    let (existing, lookup_failed) = if missing.is_empty() {
+        (Vec::new(), None)
     } else {
         forecast.met_stored_key();
-        existing_rows_pg(&missing).load(conn).await?
+        match existing_rows_pg(&missing).load(conn).await {
+            Ok(existing) => (existing, None),
+            Err(error) => (Vec::new(), Some(StoreError::from(error))),
+        }
     };
     let existing = existing.into_iter().map(ExistingRow::into_tuple).collect();
     Ok(Written {
         rewritten,
+        lookup_failed,
         ..combine(inserted, existing)
     })
 }
@@ -324,6 +333,7 @@ fn combine(inserted: Vec<InsertedRow>, existing: Vec<(i64, String, String, Strin
     Written {
         rows,
         rewritten: false,
+        lookup_failed: None,
     }
 }
 

@@ -39,6 +39,7 @@ impl BatchPlan {
         &self,
         callbacks: &[NewCallback],
         stored: &HashMap<DeliveryKey, (i64, String, bool)>,
+        lookup_failed: Option<&StoreError>,
     ) -> Vec<Result<StoreOutcome, StoreError>> {
         callbacks
             .iter()
@@ -46,10 +47,11 @@ impl BatchPlan {
             .map(|(index, cb)| {
                 let key = (cb.source.clone(), cb.delivery_key.clone());
                 let Some((id, stored_sha, inserted_now)) = stored.get(&key) else {
-                    // The conflicting row vanished between insert and lookup (retention).
-                    return Err(StoreError::Unavailable(
-                        "conflicting row disappeared".into(),
-                    ));
+                    return Err(match lookup_failed {
+                        Some(error) => error.copied(),
+                        // The conflicting row vanished between insert and lookup (retention).
+                        None => StoreError::Unavailable("conflicting row disappeared".into()),
+                    });
                 };
                 let is_leader = self.leader_of[index] == index;
                 Ok(StoreOutcome {
@@ -111,7 +113,7 @@ mod tests {
     fn a_repeat_within_the_batch_is_a_duplicate_of_the_row_its_leader_wrote() {
         let batch = [delivery("s", "a", "h1"), delivery("s", "a", "h1")];
         let plan = BatchPlan::new(&batch);
-        let answers = plan.outcomes(&batch, &stored(&[("s", "a", 7, "h1", true)]));
+        let answers = plan.outcomes(&batch, &stored(&[("s", "a", 7, "h1", true)]), None);
         let answers: Vec<_> = answers.into_iter().map(|a| a.unwrap()).collect();
         assert_eq!(
             answers,
@@ -123,7 +125,7 @@ mod tests {
     fn a_repeat_within_the_batch_with_another_body_keeps_the_first_and_says_so() {
         let batch = [delivery("s", "a", "first"), delivery("s", "a", "second")];
         let plan = BatchPlan::new(&batch);
-        let answers = plan.outcomes(&batch, &stored(&[("s", "a", 3, "first", true)]));
+        let answers = plan.outcomes(&batch, &stored(&[("s", "a", 3, "first", true)]), None);
         let answers: Vec<_> = answers.into_iter().map(|a| a.unwrap()).collect();
         assert_eq!(
             answers,
@@ -135,7 +137,7 @@ mod tests {
     fn a_key_stored_before_the_batch_makes_every_delivery_a_duplicate() {
         let batch = [delivery("s", "a", "h1"), delivery("s", "a", "h2")];
         let plan = BatchPlan::new(&batch);
-        let answers = plan.outcomes(&batch, &stored(&[("s", "a", 1, "h1", false)]));
+        let answers = plan.outcomes(&batch, &stored(&[("s", "a", 1, "h1", false)]), None);
         let answers: Vec<_> = answers.into_iter().map(|a| a.unwrap()).collect();
         assert_eq!(
             answers,
@@ -150,6 +152,7 @@ mod tests {
         let answers = plan.outcomes(
             &batch,
             &stored(&[("s", "new", 10, "h1", true), ("s", "old", 2, "h2", false)]),
+            None,
         );
         let answers: Vec<_> = answers.into_iter().map(|a| a.unwrap()).collect();
         assert_eq!(
@@ -162,11 +165,34 @@ mod tests {
     fn a_key_the_database_did_not_report_is_unavailable_never_a_success() {
         let batch = [delivery("s", "a", "h1"), delivery("s", "gone", "h2")];
         let plan = BatchPlan::new(&batch);
-        let answers = plan.outcomes(&batch, &stored(&[("s", "a", 1, "h1", true)]));
+        let answers = plan.outcomes(&batch, &stored(&[("s", "a", 1, "h1", true)]), None);
         assert!(answers[0].is_ok());
         assert!(
             matches!(answers[1], Err(StoreError::Unavailable(_))),
             "a delivery without a stored row must not be answered 200"
         );
+    }
+
+    #[test]
+    fn when_the_stored_rows_cannot_be_read_only_their_keys_get_the_error() {
+        let batch = [
+            delivery("s", "new", "h1"),
+            delivery("s", "old", "h2"),
+            delivery("s", "new", "h1"),
+        ];
+        let plan = BatchPlan::new(&batch);
+        let lookup_failed = StoreError::Unavailable("connection lost".into());
+        let answers = plan.outcomes(
+            &batch,
+            &stored(&[("s", "new", 10, "h1", true)]),
+            Some(&lookup_failed),
+        );
+        assert_eq!(answers[0].as_ref().ok(), Some(&outcome(10, false, false)));
+        assert!(
+            matches!(&answers[1], Err(StoreError::Unavailable(m)) if m == "connection lost"),
+            "{:?}",
+            answers[1]
+        );
+        assert_eq!(answers[2].as_ref().ok(), Some(&outcome(10, true, false)));
     }
 }

@@ -28,6 +28,21 @@ pub struct NoAnswer {
     pub waited: Duration,
 }
 
+impl StoreError {
+    /// The same error again, for another delivery it fails too. Diesel's errors cannot be
+    /// cloned; a query error keeps its message.
+    pub(crate) fn copied(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+            StoreError::NoAnswer(no_answer) => StoreError::NoAnswer(*no_answer),
+            StoreError::NotFound => StoreError::NotFound,
+            StoreError::Query(inner) => {
+                StoreError::Query(DieselError::QueryBuilderError(inner.to_string().into()))
+            }
+        }
+    }
+}
+
 impl From<DieselError> for StoreError {
     fn from(error: DieselError) -> Self {
         match error {

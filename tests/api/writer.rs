@@ -52,12 +52,16 @@ async fn start_writer_with(test_db: &TestDb, limits: BatchLimits) -> (Db, Callba
 
 /// A writer on a database already migrated.
 fn connect_writer(test_db: &TestDb, limits: BatchLimits) -> (Db, CallbackWriter) {
+    connect_writer_at(&test_db.url, limits)
+}
+
+fn connect_writer_at(url: &DatabaseUrl, limits: BatchLimits) -> (Db, CallbackWriter) {
     let settings = PoolSettings {
         max_connections: 2,
         acquire_timeout: Duration::from_secs(5),
         answer_timeout: hookbox::store::DEFAULT_ANSWER_TIMEOUT,
     };
-    let db = Db::connect(&test_db.url, &settings).expect("pool builds");
+    let db = Db::connect(url, &settings).expect("pool builds");
     let (writer, _task) = CallbackWriter::start(db.clone(), limits);
     (db, writer)
 }
@@ -365,6 +369,52 @@ async fn a_postgres_that_takes_no_writes_answers_unavailable_without_retrying_ro
     }
     let stats = writer.stats();
     assert_eq!(stats.fallbacks, 0, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_stored_keys_cannot_be_read_after_the_commit_the_new_rows_are_still_answered_new()
+{
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    test_db.migrate().await;
+    let (db, first) = connect_writer(&test_db, BatchLimits::default());
+    let stored = first.store(delivery("stored", "{}")).await.expect("stored");
+    // An account that may insert callbacks but not read their body hashes: the batch insert
+    // commits, and the lookup of the rows already holding its other keys (it reads the hash,
+    // to tell a redelivery with another body) fails after that commit.
+    let role = test_db
+        .login_role(&[
+            "INSERT ON callbacks",
+            "SELECT (id, source, delivery_key, delivery_digest) ON callbacks",
+            "USAGE ON SEQUENCE callbacks_id_seq",
+        ])
+        .await;
+    let (_role_db, writer) = connect_writer_at(&role.url, BatchLimits::default());
+    let answers = store_as_one_batch(
+        &test_db,
+        &writer,
+        vec![delivery("new", "{}"), delivery("stored", "{}")],
+    )
+    .await;
+    let new = answers[0]
+        .as_ref()
+        .expect("the row the batch inserted is answered");
+    assert!(
+        !new.duplicate,
+        "its first delivery is told it was new: {new:?}"
+    );
+    assert_ne!(new.id, stored.id);
+    assert!(
+        matches!(answers[1], Err(StoreError::Query(_))),
+        "the delivery whose stored row could not be read is an error, never a success: {:?}",
+        answers[1]
+    );
+    assert_eq!(
+        callbacks::count(&db).await.unwrap(),
+        4,
+        "stored, the blockers and new"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

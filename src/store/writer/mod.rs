@@ -131,7 +131,7 @@ pub struct WriterStatsSnapshot {
     /// Time during which at least one batch was on its way to the database.
     pub busy: Duration,
     pub largest_batch: u64,
-    /// Batches the database refused and that were retried one delivery at a time.
+    /// Batches with deliveries the database refused, which were retried one at a time.
     pub fallbacks: u64,
     /// Postgres batches written again because their plain insert met a stored key
     /// (batch_insert.rs, `KeyForecast`).
@@ -318,15 +318,24 @@ async fn write_batch(batches: &Batches, batch: Vec<Pending>) -> Answers {
     let (callbacks, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|p| (p.callback, p.reply)).unzip();
     let mut outcomes = store_batch(batches, &callbacks).await;
-    let fall_back = rows > 1 && matches!(outcomes.first(), Some(Err(StoreError::Query(_))));
+    let refused: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, outcome)| matches!(outcome, Err(StoreError::Query(_))))
+        .map(|(index, _)| index)
+        .collect();
+    let fall_back = rows > 1 && !refused.is_empty();
     if fall_back {
-        // Something in the batch was refused by the database. Retry each delivery on its own
-        // so one bad row cannot fail the others; each request still gets its true answer.
+        // Something in the batch was refused by the database: the whole statement, or the
+        // lookup of stored keys after it committed. Retry each refused delivery on its own so
+        // one bad row cannot fail the others; each request still gets its true answer.
         tracing::warn!(
             batch.rows = rows,
+            batch.refused = refused.len(),
             "batch insert failed, retrying one by one"
         );
-        outcomes = one_by_one(&callbacks, |callback| async move {
+        let to_retry: Vec<&NewCallback> = refused.iter().map(|&index| &callbacks[index]).collect();
+        let retried = one_by_one(to_retry, |callback| async move {
             let mut single = store_batch(batches, std::slice::from_ref(callback)).await;
             single.pop().unwrap_or_else(|| {
                 Err(StoreError::Unavailable(
@@ -335,6 +344,9 @@ async fn write_batch(batches: &Batches, batch: Vec<Pending>) -> Answers {
             })
         })
         .await;
+        for (index, outcome) in refused.into_iter().zip(retried) {
+            outcomes[index] = outcome;
+        }
     }
     let took = started.elapsed();
     batches.stats.record(rows, fall_back);
@@ -356,22 +368,22 @@ async fn write_batch(batches: &Batches, batch: Vec<Pending>) -> Answers {
 /// a database that stops answering or can no longer be reached fails every row alike, each after
 /// its own wait, so once one row gets such an answer the rest get it too without being tried.
 async fn one_by_one<'a, F, Fut>(
-    callbacks: &'a [NewCallback],
+    callbacks: impl IntoIterator<Item = &'a NewCallback>,
     mut store_one: F,
 ) -> Vec<Result<StoreOutcome, StoreError>>
 where
     F: FnMut(&'a NewCallback) -> Fut,
     Fut: Future<Output = Result<StoreOutcome, StoreError>>,
 {
-    let mut outcomes = Vec::with_capacity(callbacks.len());
+    let mut outcomes = Vec::new();
     let mut database_failed: Option<StoreError> = None;
     for callback in callbacks {
         let outcome = match &database_failed {
-            Some(error) => Err(clone_error(error)),
+            Some(error) => Err(error.copied()),
             None => store_one(callback).await,
         };
         if let Err(error @ (StoreError::Unavailable(_) | StoreError::NoAnswer(_))) = &outcome {
-            database_failed = Some(clone_error(error));
+            database_failed = Some(error.copied());
         }
         outcomes.push(outcome);
     }
@@ -403,23 +415,12 @@ async fn store_batch(
                 .into_iter()
                 .map(|(key, id, sha, inserted)| (key, (id, sha, inserted)))
                 .collect();
-            plan.outcomes(callbacks, &stored)
+            plan.outcomes(callbacks, &stored, written.lookup_failed.as_ref())
         }
         Err(error) => {
             tracing::error!(error = %error, batch.rows = callbacks.len(), "callback batch failed");
-            callbacks.iter().map(|_| Err(clone_error(&error))).collect()
+            callbacks.iter().map(|_| Err(error.copied())).collect()
         }
-    }
-}
-
-fn clone_error(error: &StoreError) -> StoreError {
-    match error {
-        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
-        StoreError::NoAnswer(no_answer) => StoreError::NoAnswer(*no_answer),
-        StoreError::NotFound => StoreError::NotFound,
-        StoreError::Query(inner) => StoreError::Query(diesel::result::Error::QueryBuilderError(
-            inner.to_string().into(),
-        )),
     }
 }
 

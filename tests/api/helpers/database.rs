@@ -22,6 +22,19 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// The admin URL's `user[:password]` and `host:port`.
+fn admin_credentials_and_server() -> (String, String) {
+    let admin = postgres_admin_url();
+    let after_scheme = admin
+        .split_once("://")
+        .map_or(admin.as_str(), |(_, rest)| rest);
+    let (credentials, server) = after_scheme
+        .rsplit_once('@')
+        .unwrap_or(("postgres", after_scheme));
+    let server = server.split_once('/').map_or(server, |(server, _)| server);
+    (credentials.to_owned(), server.to_owned())
+}
+
 /// CI sets this so that a missing Postgres fails the run instead of skipping tests.
 fn postgres_required() -> bool {
     std::env::var("HOOKBOX_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
@@ -95,11 +108,7 @@ impl TestDb {
 
     /// The same database, reached through another host:port (a proxy).
     pub fn url_via(&self, port: u16) -> DatabaseUrl {
-        let admin = postgres_admin_url();
-        let credentials = admin
-            .split_once("://")
-            .and_then(|(_, rest)| rest.split_once('@'))
-            .map_or("postgres", |(credentials, _)| credentials);
+        let (credentials, _) = admin_credentials_and_server();
         DatabaseUrl::parse(&format!(
             "postgres://{credentials}@127.0.0.1:{port}/{}",
             self.name
@@ -174,26 +183,84 @@ impl Drop for TestDb {
         if self.backend != Backend::Postgres {
             return;
         }
-        let name = self.name.clone();
-        // Drop runs outside async; use a runtime of its own on a plain thread.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                if let Ok(mut conn) = AsyncPgConnection::establish(&postgres_admin_url()).await {
-                    let _ = conn
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-            Ok::<_, std::io::Error>(())
-        })
-        .join();
+        execute_from_drop(
+            postgres_admin_url(),
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
     }
 }
 
-/// Drops test databases left by runs whose process is gone.
+/// A login role of a test's own with only the privileges it was given on one test database:
+/// for what a server connected as a restricted account meets. Dropped with its privileges when
+/// it goes out of scope; declared after its `TestDb`, it goes first.
+pub struct TestRole {
+    /// The role's URL of the test database.
+    pub url: DatabaseUrl,
+    name: String,
+    database_url: String,
+}
+
+impl TestDb {
+    /// A new login role (with a password, so that it works whatever the server's auth method)
+    /// holding `privileges`, each a `GRANT` without its `TO` (`"INSERT ON callbacks"`).
+    pub async fn login_role(&self, privileges: &[&str]) -> TestRole {
+        let name = format!("{}_role", self.name);
+        let password = hex::encode(rand::random::<[u8; 16]>());
+        let mut admin = self.postgres_connection().await;
+        admin
+            .batch_execute(&format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'"))
+            .await
+            .expect("creates the role");
+        for privilege in privileges {
+            admin
+                .batch_execute(&format!("GRANT {privilege} TO {name}"))
+                .await
+                .unwrap_or_else(|e| panic!("cannot grant {privilege}: {e}"));
+        }
+        let (_, server) = admin_credentials_and_server();
+        TestRole {
+            url: DatabaseUrl::parse(&format!(
+                "postgres://{name}:{password}@{server}/{}",
+                self.name
+            ))
+            .expect("valid url"),
+            name,
+            database_url: match &self.url {
+                DatabaseUrl::Postgres(url) => url.as_str().to_owned(),
+                other => panic!("a Postgres test database, not {other:?}"),
+            },
+        }
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        // Its privileges live in the test database and must go before the role can.
+        execute_from_drop(
+            self.database_url.clone(),
+            format!("DROP OWNED BY {0}; DROP ROLE {0}", self.name),
+        );
+    }
+}
+
+/// Runs `sql` on `url`, ignoring failure: cleanup in `Drop`, which runs outside async, so on a
+/// runtime of its own on a plain thread.
+fn execute_from_drop(url: String, sql: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            if let Ok(mut conn) = AsyncPgConnection::establish(&url).await {
+                let _ = conn.batch_execute(&sql).await;
+            }
+        });
+        Ok::<_, std::io::Error>(())
+    })
+    .join();
+}
+
+/// Drops the test databases and roles left by runs whose process is gone.
 async fn sweep_leftovers(admin: &str) {
     static SWEPT: OnceCell<()> = OnceCell::const_new();
     SWEPT
@@ -203,30 +270,43 @@ async fn sweep_leftovers(admin: &str) {
             #[derive(diesel::QueryableByName)]
             struct Name {
                 #[diesel(sql_type = Text)]
-                datname: String,
+                name: String,
             }
             let Ok(mut conn) = AsyncPgConnection::establish(admin).await else {
                 return;
             };
-            let names: Vec<Name> = diesel::sql_query(format!(
-                "SELECT datname FROM pg_database WHERE datname LIKE '{PREFIX}%'"
-            ))
-            .load(&mut conn)
-            .await
-            .unwrap_or_default();
-            for Name { datname } in names {
-                let pid = datname
-                    .strip_prefix(PREFIX)
-                    .and_then(|rest| rest.split('_').next())
-                    .and_then(|pid| pid.parse::<u32>().ok());
-                let alive =
-                    pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
-                if !alive {
-                    let _ = conn
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)"))
-                        .await;
+            // Databases first: a role's privileges go with its database, and then it can go too.
+            let leftovers = [
+                (
+                    "datname",
+                    "pg_database",
+                    "DROP DATABASE IF EXISTS",
+                    " WITH (FORCE)",
+                ),
+                ("rolname", "pg_roles", "DROP ROLE IF EXISTS", ""),
+            ];
+            for (column, catalog, drop, options) in leftovers {
+                let names: Vec<Name> = diesel::sql_query(format!(
+                    "SELECT {column} AS name FROM {catalog} WHERE {column} LIKE '{PREFIX}%'"
+                ))
+                .load(&mut conn)
+                .await
+                .unwrap_or_default();
+                for Name { name } in names {
+                    if left_by_a_finished_run(&name) {
+                        let _ = conn.batch_execute(&format!("{drop} {name}{options}")).await;
+                    }
                 }
             }
         })
         .await;
+}
+
+/// Whether a test database or role was made by a test process that is no longer running.
+fn left_by_a_finished_run(name: &str) -> bool {
+    let pid = name
+        .strip_prefix(PREFIX)
+        .and_then(|rest| rest.split('_').next())
+        .and_then(|pid| pid.parse::<u32>().ok());
+    !pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
