@@ -3,16 +3,23 @@
 pub fn explain(reason: &str) -> &'static str {
     match reason {
         "missing_signature" => {
-            "no X-Webhook-Signature header — the sender does not sign its requests, or signs \
-             them under another header name"
+            "no signature header (X-Webhook-Signature, the source's own signature_header, or \
+             webhook-signature under Standard Webhooks) — the sender does not sign its \
+             requests, or signs them under another header name"
         }
         "invalid_signature" => {
-            "signature did not match any configured secret — check the sender's secret, and \
-             that it signs the exact raw body as sha256=<hex>"
+            "the signature did not match any of the source's secrets, or was not in its \
+             scheme's form — check the sender's secret, and that it signs the exact raw body \
+             (as sha256=<hex> by default)"
+        }
+        "timestamp_out_of_range" => {
+            "the signed webhook-timestamp is further from this server's clock than the \
+             source's replay tolerance (5 minutes unless replay_tolerance_secs says otherwise) \
+             — the sender's or this server's clock is off, or an old delivery was replayed"
         }
         "payload_too_large" => {
-            "the body is over the 1 MiB limit — the sender should send less (e.g. a link to \
-             large results)"
+            "the body is over the source's size limit (1 MiB unless body_limit_bytes says \
+             otherwise) — the sender should send less (e.g. a link to large results)"
         }
         "body_timeout" => {
             "the body did not arrive within the body timeout — a slow or stalled sender or \
@@ -28,7 +35,11 @@ pub fn explain(reason: &str) -> &'static str {
             "valid JSON that breaks the callback contract — job_id and event must be non-empty \
              strings, and known fields must have their types"
         }
-        "invalid_header" => "the webhook-id header is not 1-256 visible ASCII characters",
+        "invalid_header" => {
+            "the header the source's idempotency key is read from (webhook-id, or the one its \
+             idempotency_key names) is missing where required, or not 1-256 visible ASCII \
+             characters"
+        }
         "storage_unavailable" => {
             "the database was unavailable; the sender was told to retry (503 + Retry-After)"
         }
@@ -46,25 +57,46 @@ pub fn explain(reason: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::IngestError;
 
     #[test]
     fn every_ingest_code_has_its_own_explanation() {
-        let codes = [
-            "missing_signature",
-            "invalid_signature",
-            "payload_too_large",
-            "body_timeout",
-            "body_read_error",
-            "unsupported_content_encoding",
-            "invalid_json",
-            "invalid_payload",
-            "invalid_header",
-            "storage_unavailable",
-            "unknown_source",
-            "too_many_failed_signatures",
+        let refusals = [
+            IngestError::UnknownSource,
+            IngestError::MissingSignature,
+            IngestError::InvalidSignature,
+            IngestError::TimestampOutOfRange,
+            IngestError::PayloadTooLarge { limit: 1 },
+            IngestError::BodyTimeout,
+            IngestError::BodyRead(String::new()),
+            IngestError::UnsupportedEncoding(String::new()),
+            IngestError::InvalidJson(String::new()),
+            IngestError::InvalidPayload(String::new()),
+            IngestError::InvalidHeader(String::new()),
+            IngestError::StorageUnavailable,
+            IngestError::TooManyFailedSignatures {
+                retry_after_secs: 1,
+            },
         ];
         let unknown = explain("something_else");
-        for code in codes {
+        for refusal in &refusals {
+            // No wildcard: a new refusal stops this test from compiling until it is listed.
+            match refusal {
+                IngestError::UnknownSource
+                | IngestError::MissingSignature
+                | IngestError::InvalidSignature
+                | IngestError::TimestampOutOfRange
+                | IngestError::PayloadTooLarge { .. }
+                | IngestError::BodyTimeout
+                | IngestError::BodyRead(_)
+                | IngestError::UnsupportedEncoding(_)
+                | IngestError::InvalidJson(_)
+                | IngestError::InvalidPayload(_)
+                | IngestError::InvalidHeader(_)
+                | IngestError::StorageUnavailable
+                | IngestError::TooManyFailedSignatures { .. } => {}
+            }
+            let code = refusal.code();
             assert_ne!(explain(code), unknown, "{code} is explained");
         }
     }
