@@ -152,6 +152,11 @@ fn parse(path: &Path, text: &str) -> Result<Vec<resolve::Draft>, ConfigError> {
                     .map(str::to_owned)
             })
             .unwrap_or_else(|| "(file)".to_owned());
+        let message = if field.contains(".secrets") {
+            without_quoted_values(&message)
+        } else {
+            message
+        };
         located(span, field, message)
     })?;
     if file.sources.is_empty() {
@@ -167,6 +172,31 @@ fn parse(path: &Path, text: &str) -> Result<Vec<resolve::Draft>, ConfigError> {
         .map(|(name, model)| resolve::source(name, model.get_ref(), base_dir))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|fault| located(fault.span, fault.field, fault.message))
+}
+
+/// A type error quotes the value it met (`invalid type: string "whsec_…", expected struct
+/// SecretModel`). Under `secrets` that value may be the secret itself, written where a table
+/// was expected; the message goes to the log, the reload API's answer and `config check`.
+fn without_quoted_values(message: &str) -> String {
+    let mut kept = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        kept.push(c);
+        if c == '"' {
+            // Skip to the closing quote of serde's `{:?}` quoting, past escaped characters.
+            while let Some(inner) = chars.next() {
+                match inner {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => break,
+                    _ => {}
+                }
+            }
+            kept.push_str("…\"");
+        }
+    }
+    kept
 }
 
 /// 1-based line and column of a byte offset.

@@ -123,6 +123,23 @@ status = "/build/status"
 }
 
 #[test]
+fn a_secret_written_where_a_table_belongs_is_not_repeated_in_the_error() {
+    for text in [
+        "[sources.a]\npreset = \"openai\"\nsecrets = [\"whsec_SECRETVALUE\"]\n",
+        "[sources.a]\npreset = \"openai\"\nsecrets = \"whsec_SECRET\\\"VALUE\"\n",
+        "[sources.a]\npreset = \"openai\"\nsecrets = [{ label = \"x\", value = \"whsec_QUJD\" }, \"SECRETVALUE\"]\n",
+    ] {
+        let error = config_error(text);
+        assert!(error.field.starts_with("sources.a.secrets"), "{error}");
+        assert!(error.message.contains("invalid type"), "{error}");
+        assert!(!error.to_string().contains("SECRET"), "{error}\nfor\n{text}");
+    }
+    // Elsewhere the value met stays in the message: it helps and is no secret.
+    let error = config_error("[sources.a]\npreset = \"openai\"\nbody_limit_bytes = \"1MB\"\n");
+    assert!(error.message.contains("\"1MB\""), "{error}");
+}
+
+#[test]
 fn errors_name_the_file_line_and_field() {
     let cases: &[(&str, usize, &str, &str)] = &[
         ("[sources.a]\npreset = \"stripe\"\n", 2, "sources.a.preset", "unknown preset"),
