@@ -8,9 +8,8 @@ use super::source::Sources;
 /// Loads the sources again and, only if the whole file is valid, swaps them in. Returns the
 /// names now served.
 pub fn reload(sources: &Sources, loader: &SourcesLoader) -> Result<Vec<String>, LoadError> {
-    match loader.load() {
-        Ok(fresh) => {
-            sources.replace(fresh);
+    match sources.reload(|| loader.load()) {
+        Ok(()) => {
             let names = sources.names();
             tracing::info!(sources = ?names, "sources reloaded");
             Ok(names)

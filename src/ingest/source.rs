@@ -3,7 +3,7 @@
 //! `llm-callback`; a config file declares any number (see `ingest::config`).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use actix_web::http::header::HeaderName;
 
@@ -50,11 +50,18 @@ type Table = BTreeMap<String, Arc<Source>>;
 /// whole: a request holds the `Arc<Source>` it started with, so in-flight requests finish
 /// with the configuration they began under.
 #[derive(Clone)]
-pub struct Sources(Arc<RwLock<Arc<Table>>>);
+pub struct Sources {
+    table: Arc<RwLock<Arc<Table>>>,
+    /// Held by a reload from before it reads the file until its table is in place.
+    reloading: Arc<Mutex<()>>,
+}
 
 impl Sources {
     pub fn new(sources: impl IntoIterator<Item = Source>) -> Sources {
-        Sources(Arc::new(RwLock::new(Arc::new(table(sources)))))
+        Sources {
+            table: Arc::new(RwLock::new(Arc::new(table(sources)))),
+            reloading: Arc::default(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Source>> {
@@ -66,21 +73,28 @@ impl Sources {
         self.snapshot().keys().cloned().collect()
     }
 
-    /// Replaces every source at once.
-    pub fn replace(&self, sources: impl IntoIterator<Item = Source>) {
-        let fresh = Arc::new(table(sources));
-        // A writer cannot panic while holding the lock (it only swaps an Arc), so a poisoned
-        // lock still guards a consistent table.
-        *self
-            .0
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+    /// Loads the sources with `load` and, if it succeeds, replaces every source at once. One
+    /// reload at a time: two at once (a SIGHUP and the admin call) could read the file in one
+    /// order and swap in the other, leaving the older file in force.
+    pub fn reload<I, E>(&self, load: impl FnOnce() -> Result<I, E>) -> Result<(), E>
+    where
+        I: IntoIterator<Item = Source>,
+    {
+        // Nothing that panics runs under these locks but `load`, and a reload that panicked
+        // swapped nothing in: a poisoned lock still guards a consistent table.
+        let _one_at_a_time = self
+            .reloading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let fresh = Arc::new(table(load()?));
+        *self.table.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(())
     }
 
     fn snapshot(&self) -> Arc<Table> {
-        self.0
+        self.table
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 }
@@ -90,4 +104,67 @@ fn table(sources: impl IntoIterator<Item = Source>) -> Table {
         .into_iter()
         .map(|source| (source.name.clone(), Arc::new(source)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn named(name: &str) -> Vec<Source> {
+        let secrets = SecretSet::parse_list("secret", "test").expect("a secret");
+        let mut source = Source::llm_callback(secrets);
+        source.name = name.to_owned();
+        vec![source]
+    }
+
+    #[test]
+    fn a_reload_that_read_the_file_first_is_not_swapped_in_last() {
+        let sources = Sources::new(named("initial"));
+        let (reading, read_started) = mpsc::channel();
+        let (finish_reading, may_finish) = mpsc::channel::<()>();
+        let first = {
+            let sources = sources.clone();
+            std::thread::spawn(move || {
+                sources.reload(|| {
+                    reading.send(()).expect("the test waits");
+                    may_finish.recv().expect("the test releases it");
+                    Ok::<_, ()>(named("older"))
+                })
+            })
+        };
+        read_started.recv().expect("the first reload reads");
+        let second_read = Arc::new(AtomicBool::new(false));
+        let second = {
+            let (sources, second_read) = (sources.clone(), second_read.clone());
+            std::thread::spawn(move || {
+                sources.reload(|| {
+                    second_read.store(true, Ordering::SeqCst);
+                    Ok::<_, ()>(named("newer"))
+                })
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !second_read.load(Ordering::SeqCst),
+            "the second reload waits for the first"
+        );
+        finish_reading.send(()).expect("the first reload waits");
+        assert_eq!(first.join().expect("joins"), Ok(()));
+        assert_eq!(second.join().expect("joins"), Ok(()));
+        assert_eq!(sources.names(), ["newer"]);
+    }
+
+    #[test]
+    fn a_reload_that_fails_keeps_the_sources() {
+        let sources = Sources::new(named("kept"));
+        assert_eq!(
+            sources.reload(|| Err::<Vec<Source>, _>("bad file")),
+            Err("bad file")
+        );
+        assert_eq!(sources.names(), ["kept"]);
+    }
 }
