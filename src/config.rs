@@ -143,13 +143,28 @@ pub enum TokenCommand {
     },
 }
 
+/// Longer sessions would overflow the session's expiry time: beyond about 260,000 years the
+/// date arithmetic panics. Ten years is "never" for a session.
+const MOST_SESSION_SECS: u64 = 10 * 365 * 24 * 60 * 60;
+
+/// Browsers fire a `setTimeout` longer than 2^31 - 1 ms (24.8 days) at once, so a longer poll
+/// interval would make every open dashboard poll without pause.
+const MOST_POLL_SECS: u64 = 24 * 60 * 60;
+
+/// A century. Far beyond it the retention cutoff falls before the earliest time the date
+/// arithmetic and Postgres can hold, and the retention job panicked instead of running.
+const MOST_RETENTION_DAYS: i64 = 36_500;
+
 #[derive(Args, Debug, Clone)]
 pub struct AuthArgs {
-    /// Seconds of inactivity after which a dashboard session ends.
-    #[arg(long, env = "HOOKBOX_SESSION_IDLE_SECS", default_value_t = 7200)]
+    /// Seconds of inactivity after which a dashboard session ends (at most ten years).
+    #[arg(long, env = "HOOKBOX_SESSION_IDLE_SECS", default_value_t = 7200,
+        value_parser = clap::value_parser!(u64).range(..=MOST_SESSION_SECS))]
     pub session_idle_secs: u64,
-    /// Seconds after login at which a session ends, used or not (also the cookie's Max-Age).
-    #[arg(long, env = "HOOKBOX_SESSION_MAX_AGE_SECS", default_value_t = 604_800)]
+    /// Seconds after login at which a session ends, used or not (also the cookie's Max-Age; at
+    /// most ten years).
+    #[arg(long, env = "HOOKBOX_SESSION_MAX_AGE_SECS", default_value_t = 604_800,
+        value_parser = clap::value_parser!(u64).range(..=MOST_SESSION_SECS))]
     pub session_max_age_secs: u64,
     /// Always mark the session cookie `Secure` (set this behind a TLS-terminating proxy).
     #[arg(long, env = "HOOKBOX_COOKIE_SECURE")]
@@ -256,8 +271,9 @@ pub struct ServeArgs {
     /// built into the binary: for working on the page without rebuilding.
     #[arg(long, env = "HOOKBOX_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
-    /// Seconds between an open dashboard's checks for new callbacks.
-    #[arg(long, env = "HOOKBOX_DASHBOARD_POLL_SECS", default_value_t = 10)]
+    /// Seconds between an open dashboard's checks for new callbacks (at most a day).
+    #[arg(long, env = "HOOKBOX_DASHBOARD_POLL_SECS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(..=MOST_POLL_SECS))]
     pub dashboard_poll_secs: u64,
     #[command(flatten)]
     pub ops: OpsArgs,
@@ -266,8 +282,9 @@ pub struct ServeArgs {
 #[derive(Args, Debug, Clone)]
 pub struct OpsArgs {
     /// Delete callbacks received more than this many days ago (a background job, in small
-    /// batches). [default: keep forever]
-    #[arg(long, env = "HOOKBOX_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    /// batches; at most 36,500). [default: keep forever]
+    #[arg(long, env = "HOOKBOX_RETENTION_DAYS",
+        value_parser = clap::value_parser!(u32).range(1..=MOST_RETENTION_DAYS))]
     pub retention_days: Option<u32>,
     /// Addresses or networks allowed to read /metrics without a token (comma-separated,
     /// e.g. `127.0.0.1,10.0.0.0/8`; empty for none).
@@ -295,8 +312,8 @@ pub struct PurgeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Delete callbacks received more than this many days ago (0 deletes everything
-    /// received until now).
-    #[arg(long)]
+    /// received until now; at most 36,500).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(..=MOST_RETENTION_DAYS))]
     pub older_than: u32,
 }
 
@@ -362,6 +379,36 @@ mod tests {
                 "{refused}"
             );
         }
+    }
+
+    #[test]
+    fn durations_that_would_overflow_a_date_or_a_browser_timer_are_refused() {
+        let accepted = |args: &[&str]| Cli::try_parse_from(args).map(|_| ());
+        for (flag, most) in [
+            ("--session-idle-secs", "315360000"),
+            ("--session-max-age-secs", "315360000"),
+            ("--dashboard-poll-secs", "86400"),
+            ("--retention-days", "36500"),
+        ] {
+            assert!(
+                accepted(&["hookbox", "serve", flag, most]).is_ok(),
+                "{flag} {most}"
+            );
+            for refused in [
+                format!("{}", most.parse::<u64>().unwrap() + 1),
+                u64::MAX.to_string(),
+            ] {
+                let error = accepted(&["hookbox", "serve", flag, &refused]).unwrap_err();
+                assert_eq!(
+                    error.kind(),
+                    clap::error::ErrorKind::ValueValidation,
+                    "{flag} {refused}"
+                );
+            }
+        }
+        assert!(accepted(&["hookbox", "purge", "--older-than", "0"]).is_ok());
+        assert!(accepted(&["hookbox", "purge", "--older-than", "36500"]).is_ok());
+        assert!(accepted(&["hookbox", "purge", "--older-than", "4294967295"]).is_err());
     }
 
     #[test]
