@@ -52,18 +52,40 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// The password of a Postgres URL, in the credentials or as a `password=` parameter, as `***`.
+/// The driver takes everything before the first `@` as credentials, so a password may hold `/`
+/// or `?`; everything before the last `@` is hidden, which covers an unescaped `@` in the
+/// password too (and at worst hides more than the password).
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
+    let (credentials, server) = match rest.rsplit_once('@') {
+        Some((credentials, server)) => (Some(credentials), server),
+        None => (None, rest),
     };
-    match rest[..at].split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{}", &rest[at + 1..]),
-        None => url.to_owned(),
+    let server = without_password_parameter(server);
+    match credentials {
+        Some(credentials) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{server}"),
+            None => format!("{scheme}://{credentials}@{server}"),
+        },
+        None => format!("{scheme}://{server}"),
     }
+}
+
+fn without_password_parameter(server: &str) -> String {
+    let Some((location, parameters)) = server.split_once('?') else {
+        return server.to_owned();
+    };
+    let parameters: Vec<String> = parameters
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{location}?{}", parameters.join("&"))
 }
 
 #[cfg(test)]
@@ -112,7 +134,37 @@ mod tests {
 
     #[test]
     fn display_hides_the_postgres_password() {
-        let url = DatabaseUrl::parse("postgres://me:hunter2@db:5432/hookbox").expect("valid");
-        assert_eq!(url.to_string(), "postgres://me:***@db:5432/hookbox");
+        for (url, shown) in [
+            (
+                "postgres://me:hunter2@db:5432/hookbox",
+                "postgres://me:***@db:5432/hookbox",
+            ),
+            // The driver reads credentials up to the first `@`, `/` and `?` included.
+            (
+                "postgres://me:hun/ter2@db:5432/hookbox",
+                "postgres://me:***@db:5432/hookbox",
+            ),
+            (
+                "postgresql://me:hun?ter2@db/hookbox",
+                "postgresql://me:***@db/hookbox",
+            ),
+            (
+                "postgres://me:hun@ter2@db/hookbox",
+                "postgres://me:***@db/hookbox",
+            ),
+            (
+                "postgres://db/hookbox?user=me&password=hunter2&sslmode=require",
+                "postgres://db/hookbox?user=me&password=***&sslmode=require",
+            ),
+            (
+                "postgres://me:hunter2@db/hookbox?PASSWORD=hunter2",
+                "postgres://me:***@db/hookbox?PASSWORD=***",
+            ),
+            ("postgres://me@db/hookbox", "postgres://me@db/hookbox"),
+        ] {
+            let url = DatabaseUrl::parse(url).expect("valid");
+            assert_eq!(url.to_string(), shown);
+            assert!(!format!("{url:?}").contains("hunter2"));
+        }
     }
 }
