@@ -86,7 +86,7 @@ impl Application {
             tracing::info!(migrations = ?applied, "database migrated");
         }
         let workers = settings.workers.unwrap_or_else(default_workers).max(1);
-        let shares = PoolShares::of(&settings.pool, workers);
+        let shares = PoolShares::of(&settings.pool, workers, &settings.database_url);
         let db = Db::connect(&settings.database_url, &shares.shared)?;
         vacuum::warn_when_off(&db).await;
         announce_first_admin(
@@ -228,6 +228,7 @@ impl AppState {
 /// connections of its own (at most `MOST_PER_WORKER`), leaving at least as many, and at least
 /// one, to the pool the writer, the background jobs and busy workers share. With many workers
 /// and a small total, workers get none and every request uses the shared pool, as before.
+/// SQLite's workers share its one read pool (`Db::for_http_worker`), so it keeps the whole total.
 #[derive(Clone, Debug)]
 struct PoolShares {
     shared: PoolSettings,
@@ -238,8 +239,13 @@ struct PoolShares {
 const MOST_PER_WORKER: usize = 4;
 
 impl PoolShares {
-    fn of(total: &PoolSettings, workers: usize) -> PoolShares {
-        let per_worker = (total.max_connections / (workers + 1)).min(MOST_PER_WORKER);
+    fn of(total: &PoolSettings, workers: usize, url: &DatabaseUrl) -> PoolShares {
+        let per_worker = match url {
+            DatabaseUrl::Postgres(_) => {
+                (total.max_connections / (workers + 1)).min(MOST_PER_WORKER)
+            }
+            DatabaseUrl::Sqlite(_) => 0,
+        };
         PoolShares {
             shared: PoolSettings {
                 max_connections: total.max_connections - workers * per_worker,
@@ -307,12 +313,17 @@ mod tests {
     use super::*;
 
     fn shares(total: usize, workers: usize) -> (usize, usize) {
+        shares_on("postgres://h/db", total, workers)
+    }
+
+    fn shares_on(url: &str, total: usize, workers: usize) -> (usize, usize) {
         let settings = PoolSettings {
             max_connections: total,
             acquire_timeout: Duration::from_secs(2),
             answer_timeout: crate::store::DEFAULT_ANSWER_TIMEOUT,
         };
-        let shares = PoolShares::of(&settings, workers);
+        let url = DatabaseUrl::parse(url).expect("valid");
+        let shares = PoolShares::of(&settings, workers, &url);
         (
             shares.shared.max_connections,
             shares.per_worker.max_connections,
@@ -325,6 +336,12 @@ mod tests {
         assert_eq!(shares(16, 1), (12, 4));
         assert_eq!(shares(10, 2), (4, 3));
         assert_eq!(shares(3, 2), (1, 1));
+    }
+
+    #[test]
+    fn sqlite_keeps_the_whole_pool_its_workers_share() {
+        assert_eq!(shares_on("sqlite://hookbox.db", 16, 2), (16, 0));
+        assert_eq!(shares_on("sqlite://hookbox.db", 16, 4), (16, 0));
     }
 
     #[test]
