@@ -5,7 +5,7 @@ mod samples;
 
 use crate::cli::CliError;
 use crate::config::SendTestArgs;
-use crate::ingest::source::Source;
+use crate::ingest::source::{IdempotencyRule, Source};
 
 pub use samples::{sample_body, SampleOptions};
 
@@ -53,9 +53,10 @@ pub async fn send(
         source.scheme.name(),
         secret.label().as_str()
     );
-    let headers = source
+    let mut headers = source
         .scheme
         .sign(secret, body.as_bytes(), chrono::Utc::now().timestamp());
+    headers.extend(delivery_id_header(&source.idempotency, &headers));
     let mut request = reqwest::Client::new()
         .post(&url)
         .header("content-type", "application/json");
@@ -70,4 +71,26 @@ pub async fn send(
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     Ok((status, text))
+}
+
+/// The header a source's idempotency rule requires, with a fresh id as its sender would send,
+/// unless signing already set it (Standard Webhooks' `webhook-id`).
+fn delivery_id_header(
+    rule: &IdempotencyRule,
+    signed: &[(String, String)],
+) -> Option<(String, String)> {
+    let name = match rule {
+        IdempotencyRule::Header(name) => name.as_str(),
+        IdempotencyRule::WebhookId => "webhook-id",
+        IdempotencyRule::Auto | IdempotencyRule::Content | IdempotencyRule::Pointer(_) => {
+            return None
+        }
+    };
+    if signed
+        .iter()
+        .any(|(sent, _)| sent.eq_ignore_ascii_case(name))
+    {
+        return None;
+    }
+    Some((name.to_owned(), samples::random_id("delivery_", 12)))
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::ingest::mapping::{FieldMap, Mapping, Rule};
 use crate::ingest::presets::Preset;
-use crate::ingest::source::Source;
+use crate::ingest::source::{IdempotencyRule, Source};
 
 pub struct SampleOptions {
     pub event: Option<String>,
@@ -22,7 +22,7 @@ impl SampleOptions {
     }
 }
 
-fn random_id(prefix: &str, bytes: usize) -> String {
+pub(super) fn random_id(prefix: &str, bytes: usize) -> String {
     let random: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
     format!("{prefix}{}", hex::encode(random))
 }
@@ -32,13 +32,23 @@ fn now_rfc3339() -> String {
 }
 
 pub fn sample_body(source: &Source, options: &SampleOptions) -> Result<Value, String> {
-    Ok(match (source.preset, &source.mapping) {
+    let mut body = match (source.preset, &source.mapping) {
         (Some(Preset::LlmCallback), _) | (_, Mapping::LlmCallback) => llm_callback(options),
         (Some(Preset::OpenAi), _) => openai(options),
         (Some(Preset::Replicate), _) => replicate(options),
         (Some(Preset::StandardWebhooks), _) => standard_webhooks(options),
         (None, Mapping::Fields(fields)) => from_mapping(fields, options)?,
-    })
+    };
+    // A source keyed on a pointer refuses a body without an id there; its sender puts one.
+    if let IdempotencyRule::Pointer(pointer) = &source.idempotency {
+        if !matches!(
+            body.pointer(pointer),
+            Some(Value::String(_) | Value::Number(_))
+        ) {
+            set_pointer(&mut body, pointer, json!(random_id("evt_", 12)));
+        }
+    }
+    Ok(body)
 }
 
 fn llm_callback(o: &SampleOptions) -> Value {

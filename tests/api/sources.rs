@@ -276,7 +276,30 @@ on_both_backends! {
     }
 
     async fn send_test_samples_for_every_source_are_accepted_and_mapped(test_db) {
-        let (sources, loader, _dir) = sources_from(&config_text());
+        // Sources whose idempotency rule needs what a bare signed sample lacks: a header of
+        // their own, webhook-id on an HMAC source, an id deep in the body.
+        let keyed = format!(
+            r#"
+[sources.builds-by-delivery]
+scheme = "hmac-sha256-hex"
+signature_header = "x-hub-signature-256"
+idempotency_key = "header:x-github-delivery"
+secrets = [{{ label = "ci", value = "{BUILDS_SECRET}" }}]
+[sources.builds-by-delivery.fields]
+job_id = "/build/id"
+event = "build.{{/action}}"
+error_message = "/build/error"
+
+[sources.llm-by-webhook-id]
+preset = "llm-callback"
+idempotency_key = "webhook-id"
+
+[sources.llm-by-event-id]
+preset = "llm-callback"
+idempotency_key = "/meta/delivery/id"
+"#
+        );
+        let (sources, loader, _dir) = sources_from(&(config_text() + &keyed));
         let app = spawn_with_sources(&test_db, sources).await;
         for source in loader.load().unwrap() {
             for status in ["completed", "failed"] {
