@@ -204,3 +204,29 @@ fn migrate_applies_once_and_bad_database_urls_are_refused_clearly() {
         "passwords are never echoed: {stderr}"
     );
 }
+
+#[test]
+fn a_failure_to_start_is_told_once_not_again_as_its_own_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--listen", &address])
+        .env_remove("DATABASE_URL")
+        .env_remove("HOOKBOX_DATA_DIR")
+        .env("HOOKBOX_WEBHOOK_SECRET", "a-secret-for-this-test")
+        .env("HOOKBOX_ADMIN_PASSWORD", "a-password-for-this-test")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("error: cannot listen on {address}: ")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("caused by"),
+        "the message already ends with its cause: {stderr}"
+    );
+}
