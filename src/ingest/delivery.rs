@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::IngestError;
 use super::payload::CallbackPayload;
+use super::shallow_json::Wanted;
 
 const MAX_WEBHOOK_ID_LEN: usize = 256;
 const PREVIEW_CHARS: usize = 200;
@@ -83,7 +84,8 @@ impl IdempotencyRule {
                     })
             }
             IdempotencyRule::Pointer(pointer) => {
-                let value: serde_json::Value = serde_json::from_slice(body)
+                let value = Wanted::new([pointer.as_str()])
+                    .parse(body)
                     .map_err(|error| IngestError::InvalidJson(error.to_string()))?;
                 let id = match value.pointer(pointer) {
                     Some(serde_json::Value::String(text)) => Some(text.clone()),
@@ -244,6 +246,23 @@ mod tests {
         assert_eq!(
             R::Content.key(&none, body, &payload, "h").ok(),
             delivery_key(None, "j", "e", "h").ok()
+        );
+    }
+
+    #[test]
+    fn a_pointer_key_is_read_however_deep_the_rest_of_the_body_is() {
+        let body = format!(
+            r#"{{"job_id":"j","event":"e","result":{}0{},"meta":{{"id":"evt_9"}}}}"#,
+            "[".repeat(1_000),
+            "]".repeat(1_000)
+        );
+        let payload = crate::ingest::payload::CallbackPayload::parse(body.as_bytes())
+            .expect("the contract skips what it does not read");
+        assert_eq!(
+            IdempotencyRule::Pointer("/meta/id".into())
+                .key(&HeaderMap::new(), body.as_bytes(), &payload, "h")
+                .ok(),
+            Some("ptr:evt_9".into())
         );
     }
 

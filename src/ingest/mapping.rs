@@ -14,6 +14,7 @@ use actix_web::http::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use super::payload::{parse_timestamp, type_name, CallbackPayload, Identifier, PayloadError};
+use super::shallow_json::Wanted;
 
 pub enum Mapping {
     /// The LLM-callback contract: strict, fixed field names.
@@ -103,7 +104,11 @@ impl Template {
 
     /// The first pointer the template reads, if any (to build a sample body).
     pub fn first_pointer(&self) -> Option<&str> {
-        self.parts.iter().find_map(|part| match part {
+        self.pointers().next()
+    }
+
+    fn pointers(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
             Part::Pointer(pointer, _) => Some(pointer.as_str()),
             _ => None,
         })
@@ -242,7 +247,8 @@ impl Mapping {
 
 impl FieldMap {
     fn parse(&self, body: &[u8], headers: &HeaderMap) -> Result<CallbackPayload, PayloadError> {
-        let value: Value = serde_json::from_slice(body)
+        let value = Wanted::new(self.pointers())
+            .parse(body)
             .map_err(|error| PayloadError::InvalidJson(error.to_string()))?;
         if !value.is_object() {
             return Err(PayloadError::InvalidPayload(
@@ -280,6 +286,20 @@ impl FieldMap {
                     .transpose()?,
             },
         })
+    }
+
+    /// Every pointer any field's templates read.
+    fn pointers(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.workflow_name,
+            &self.status,
+            &self.error_message,
+            &self.timestamp,
+        ]
+        .into_iter()
+        .flatten()
+        .chain([&self.job_id, &self.event])
+        .flat_map(|rule| rule.0.iter().flat_map(Template::pointers))
     }
 
     /// Free text; an error object (as some senders give) is kept as compact JSON.

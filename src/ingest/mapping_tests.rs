@@ -262,3 +262,29 @@ fn templates_refuse_what_they_cannot_mean() {
         assert!(Template::parse(good).is_ok(), "{good:?}");
     }
 }
+
+#[test]
+fn free_form_input_and_output_nested_deeper_than_serde_json_builds_are_accepted() {
+    let deep = |n: usize| format!("{}\"x\"{}", "[".repeat(n), "]".repeat(n));
+    let body = format!(
+        r#"{{"id":"p1","status":"succeeded","input":{{"tree":{}}},"output":{}}}"#,
+        deep(200),
+        deep(5_000)
+    );
+    let payload = map(Preset::Replicate, &body).expect("a valid prediction");
+    assert_eq!(payload.job_id.as_str(), "p1");
+    assert_eq!(payload.event.as_str(), "prediction.succeeded");
+    let openai = format!(
+        r#"{{"id":"evt_1","type":"batch.completed","data":{{"id":"batch_1","meta":{}}}}}"#,
+        deep(1_000)
+    );
+    assert_eq!(
+        map(Preset::OpenAi, &openai).expect("valid").job_id.as_str(),
+        "batch_1"
+    );
+    // Still refused: broken JSON, however shallow what the mapping reads.
+    assert!(matches!(
+        map(Preset::Replicate, r#"{"id":"p1","status":"succeeded","output":[}"#),
+        Err(PayloadError::InvalidJson(_))
+    ));
+}

@@ -11,6 +11,7 @@ pub mod presets;
 pub mod reload;
 pub mod scheme;
 pub mod secrets;
+mod shallow_json;
 pub mod signature;
 pub mod source;
 pub mod standard_webhooks;
