@@ -284,7 +284,10 @@ fn free_form_input_and_output_nested_deeper_than_serde_json_builds_are_accepted(
     );
     // Still refused: broken JSON, however shallow what the mapping reads.
     assert!(matches!(
-        map(Preset::Replicate, r#"{"id":"p1","status":"succeeded","output":[}"#),
+        map(
+            Preset::Replicate,
+            r#"{"id":"p1","status":"succeeded","output":[}"#
+        ),
         Err(PayloadError::InvalidJson(_))
     ));
 }

@@ -54,38 +54,44 @@ impl fmt::Debug for DatabaseUrl {
 
 /// The password of a Postgres URL, in the credentials or as a `password=` parameter, as `***`.
 /// The driver takes everything before the first `@` as credentials, so a password may hold `/`
-/// or `?`; everything before the last `@` is hidden, which covers an unescaped `@` in the
-/// password too (and at worst hides more than the password).
+/// or `?`; everything before the last `@` is taken for credentials here, which covers an
+/// unescaped `@` in the password too (and at worst hides more than the password).
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (credentials, server) = match rest.rsplit_once('@') {
-        Some((credentials, server)) => (Some(credentials), server),
-        None => (None, rest),
-    };
-    let server = without_password_parameter(server);
-    match credentials {
-        Some(credentials) => match credentials.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{server}"),
-            None => format!("{scheme}://{credentials}@{server}"),
+    let rest = match rest.rsplit_once('@') {
+        Some((credentials, server)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{server}"),
+            None => rest.to_owned(),
         },
-        None => format!("{scheme}://{server}"),
-    }
+        None => rest.to_owned(),
+    };
+    format!("{scheme}://{}", without_password_parameters(&rest))
 }
 
-fn without_password_parameter(server: &str) -> String {
-    let Some((location, parameters)) = server.split_once('?') else {
-        return server.to_owned();
-    };
-    let parameters: Vec<String> = parameters
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{location}?{}", parameters.join("&"))
+/// Every `password=` parameter's value as `***`, wherever the parameters start.
+fn without_password_parameters(text: &str) -> String {
+    let mut kept = String::with_capacity(text.len());
+    let mut pieces = text.split(['?', '&']);
+    let mut at = 0;
+    if let Some(first) = pieces.next() {
+        kept.push_str(first);
+        at = first.len();
+    }
+    for piece in pieces {
+        // The separator this piece followed.
+        kept.push_str(&text[at..at + 1]);
+        at += 1 + piece.len();
+        match piece.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                kept.push_str(key);
+                kept.push_str("=***");
+            }
+            _ => kept.push_str(piece),
+        }
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -161,6 +167,10 @@ mod tests {
                 "postgres://me:***@db/hookbox?PASSWORD=***",
             ),
             ("postgres://me@db/hookbox", "postgres://me@db/hookbox"),
+            (
+                "postgres://db/hookbox?password=hunter2&options=a@b",
+                "postgres://db/hookbox?password=***&options=a@b",
+            ),
         ] {
             let url = DatabaseUrl::parse(url).expect("valid");
             assert_eq!(url.to_string(), shown);
