@@ -6,6 +6,7 @@ use crate::auth::accounts;
 use crate::auth::password::Password;
 use crate::cli::CliError;
 use crate::config::{DatabaseArgs, TokenCommand, UserCommand};
+use crate::store::sessions::Revoked;
 use crate::store::{migrate, users, Db};
 
 async fn open(database: &DatabaseArgs) -> Result<Db, CliError> {
@@ -81,12 +82,26 @@ pub async fn token(command: TokenCommand) -> Result<(), CliError> {
         }
         TokenCommand::Revoke {
             id_or_name,
+            user,
             database,
         } => {
             let db = open(&database).await?;
-            match accounts::revoke_token(&db, &id_or_name).await? {
-                0 => return Err(format!("no live token with id or name {id_or_name:?}").into()),
-                n => println!("revoked {n} token(s)"),
+            match accounts::revoke_token(&db, &id_or_name, user.as_deref()).await? {
+                Revoked::Tokens(0) => {
+                    let whose = user.map(|u| format!(" of {u}")).unwrap_or_default();
+                    return Err(
+                        format!("no live token{whose} with id or name {id_or_name:?}").into(),
+                    );
+                }
+                Revoked::Tokens(n) => println!("revoked {n} token(s)"),
+                Revoked::OfSeveralUsers(users) => {
+                    return Err(format!(
+                        "live tokens of {} are named {id_or_name:?}; nothing was revoked: \
+                         name the user (--user) or give the token's id",
+                        users.join(", ")
+                    )
+                    .into())
+                }
             }
         }
     }

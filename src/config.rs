@@ -135,9 +135,13 @@ pub enum TokenCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
-    /// Revoke the token(s) with this id or name.
+    /// Revoke the token(s) with this id or name. A name tokens of several users share (`cli`,
+    /// the default) needs `--user`.
     Revoke {
         id_or_name: String,
+        /// Only this user's tokens.
+        #[arg(long)]
+        user: Option<String>,
         #[command(flatten)]
         database: DatabaseArgs,
     },

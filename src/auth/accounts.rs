@@ -6,7 +6,7 @@ use chrono::Utc;
 use super::error::ApiError;
 use super::password::{self, Password};
 use super::session::Token;
-use crate::store::sessions::{self, NewApiToken};
+use crate::store::sessions::{self, NewApiToken, Revoked};
 use crate::store::users::{self, Created, NewUser};
 use crate::store::Db;
 
@@ -115,8 +115,12 @@ pub async fn create_token(
 }
 
 /// Revokes the tokens with this id or name; returns how many.
-pub async fn revoke_token(db: &Db, id_or_name: &str) -> Result<usize, AccountError> {
-    Ok(sessions::revoke_tokens(db, id_or_name, Utc::now().naive_utc()).await?)
+pub async fn revoke_token(
+    db: &Db,
+    id_or_name: &str,
+    owner: Option<&str>,
+) -> Result<Revoked, AccountError> {
+    Ok(sessions::revoke_tokens(db, id_or_name, owner, Utc::now().naive_utc()).await?)
 }
 
 /// What `ensure_first_admin` did.

@@ -286,18 +286,53 @@ pub async fn touch_token(db: &Db, id: i64, at: NaiveDateTime) -> Result<(), Stor
     })
 }
 
-/// Revokes the live tokens whose id (when `key` is a number) or name is `key`; returns how many.
-pub async fn revoke_tokens(db: &Db, key: &str, at: NaiveDateTime) -> Result<usize, StoreError> {
+/// What `revoke_tokens` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// This many live tokens were revoked.
+    Tokens(usize),
+    /// Nothing was revoked: the name is that of live tokens of several users (named here), and
+    /// no owner was given.
+    OfSeveralUsers(Vec<String>),
+}
+
+/// Revokes the live tokens whose id (when `key` is a number) or name is `key`, of `owner` when
+/// given. A name many users' tokens share (every token made without `--name` is `cli`) revokes
+/// nothing without an owner.
+pub async fn revoke_tokens(
+    db: &Db,
+    key: &str,
+    owner: Option<&str>,
+    at: NaiveDateTime,
+) -> Result<Revoked, StoreError> {
     let id: i64 = key.parse().unwrap_or(-1);
     with_conn!(db, write, |conn| {
-        Ok(diesel::update(
+        let mut matching = api_tokens::table
+            .inner_join(users::table)
+            .filter(api_tokens::id.eq(id).or(api_tokens::name.eq(key)))
+            .filter(api_tokens::revoked_at.is_null())
+            .select((api_tokens::id, users::username))
+            .into_boxed();
+        if let Some(owner) = owner {
+            matching = matching.filter(users::username.eq(owner));
+        }
+        let matching: Vec<(i64, String)> = matching.load(conn).await?;
+        let mut owners: Vec<String> = matching.iter().map(|(_, user)| user.clone()).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        if owner.is_none() && owners.len() > 1 {
+            return Ok(Revoked::OfSeveralUsers(owners));
+        }
+        let ids: Vec<i64> = matching.into_iter().map(|(id, _)| id).collect();
+        let revoked = diesel::update(
             api_tokens::table
-                .filter(api_tokens::id.eq(id).or(api_tokens::name.eq(key)))
+                .filter(api_tokens::id.eq_any(ids))
                 .filter(api_tokens::revoked_at.is_null()),
         )
         .set(api_tokens::revoked_at.eq(at))
         .execute(conn)
-        .await?)
+        .await?;
+        Ok(Revoked::Tokens(revoked))
     })
 }
 

@@ -6,7 +6,7 @@ use hookbox::auth::password::Password;
 use hookbox::auth::session::Token;
 use hookbox::auth::throttle::ThrottleSettings;
 use hookbox::auth::AuthSettings;
-use hookbox::store::sessions::{self, NewSession};
+use hookbox::store::sessions::{self, NewSession, Revoked};
 use serde_json::{json, Value};
 
 use crate::helpers::auth::Cred;
@@ -265,13 +265,35 @@ on_both_backends! {
         let bearer = Cred::Bearer(token.expose().to_owned());
         assert_eq!(app.get_json(&bearer, "/api/auth/me").await["username"], "script");
         app.get_json(&bearer, "/api/admin/llm-callbacks/check").await;
-        assert_eq!(accounts::revoke_token(&app.db, "ci").await.unwrap(), 1);
+        assert_eq!(accounts::revoke_token(&app.db, "ci", None).await.unwrap(), Revoked::Tokens(1));
         assert_refused(app.get_as(&bearer, "/api/admin/llm-callbacks/check").await, 401, "unauthenticated", "revoked").await;
         let (id, token) = accounts::create_token(&app.db, "script", "second").await.unwrap();
         let bearer = Cred::Bearer(token.expose().to_owned());
         app.get_json(&bearer, "/api/auth/me").await;
-        assert_eq!(accounts::revoke_token(&app.db, &id.to_string()).await.unwrap(), 1, "revoke by id");
+        assert_eq!(accounts::revoke_token(&app.db, &id.to_string(), None).await.unwrap(), Revoked::Tokens(1), "revoke by id");
         assert_refused(app.get_as(&bearer, "/api/auth/me").await, 401, "unauthenticated", "revoked by id").await;
+    }
+
+    async fn a_token_name_several_users_share_revokes_nothing_without_the_user(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let mut bearers = Vec::new();
+        for user in ["alice", "bob"] {
+            app.add_user(user, &format!("{user}-password"), true).await;
+            let (_, token) = accounts::create_token(&app.db, user, "cli").await.unwrap();
+            bearers.push(Cred::Bearer(token.expose().to_owned()));
+        }
+        assert_eq!(
+            accounts::revoke_token(&app.db, "cli", None).await.unwrap(),
+            Revoked::OfSeveralUsers(vec!["alice".into(), "bob".into()])
+        );
+        for bearer in &bearers {
+            app.get_json(bearer, "/api/auth/me").await;
+        }
+        assert_eq!(accounts::revoke_token(&app.db, "cli", Some("alice")).await.unwrap(), Revoked::Tokens(1));
+        assert_refused(app.get_as(&bearers[0], "/api/auth/me").await, 401, "unauthenticated", "alice's token").await;
+        assert_eq!(app.get_json(&bearers[1], "/api/auth/me").await["username"], "bob");
+        assert_eq!(accounts::revoke_token(&app.db, "cli", Some("alice")).await.unwrap(), Revoked::Tokens(0));
+        assert_eq!(accounts::revoke_token(&app.db, "cli", None).await.unwrap(), Revoked::Tokens(1), "only bob's is left");
     }
 
     async fn reads_judge_a_credential_they_have_seen_before_on_every_request(test_db) {
@@ -298,7 +320,7 @@ on_both_backends! {
                 }
             }
         }
-        assert_eq!(accounts::revoke_token(&app.db, "ci").await.unwrap(), 1);
+        assert_eq!(accounts::revoke_token(&app.db, "ci", None).await.unwrap(), Revoked::Tokens(1));
         accounts::disable_user(&app.db, "disabled").await.unwrap();
         accounts::change_password(&app.db, "changed", Password::parse("changed-new-password".into()).unwrap())
             .await.unwrap();
