@@ -159,18 +159,18 @@ async fn the_rejected_tab_explains_refused_deliveries_newest_first_and_pages() {
         let codes: Vec<&Value> = shown[..3].iter().map(|e| &e["code"]).collect();
         assert_eq!(codes, [&json!("payload_too_large"), &json!("missing_signature"), &json!("invalid_signature")], "newest first");
         let [huge, unsigned, forged_entry] = [&shown[0], &shown[1], &shown[2]];
-        assert!(huge["explanation"].as_str().unwrap().starts_with("the body is over the 1 MiB limit"), "{huge}");
+        assert!(huge["explanation"].as_str().unwrap().starts_with("the body is over the source's size limit (1 MiB"), "{huge}");
         assert_eq!(huge["status"], "413");
         assert_eq!(huge["agent"], "sender-huge/3.0");
         assert_eq!(huge["size"], "5.00 MiB declared · not read", "refused on its declared length");
         assert_eq!(huge["headers"], "x-webhook-signature");
-        assert!(unsigned["explanation"].as_str().unwrap().starts_with("no X-Webhook-Signature header"), "{unsigned}");
+        assert!(unsigned["explanation"].as_str().unwrap().starts_with("no signature header (X-Webhook-Signature"), "{unsigned}");
         assert_eq!(unsigned["status"], "401");
         assert_eq!(unsigned["headers"], "none", "no signature header at all");
         assert_eq!(unsigned["size"], format!("{} B declared · not read", body.len()));
         assert_eq!(
             forged_entry["explanation"],
-            "signature did not match any configured secret — check the sender's secret, and that it signs the exact raw body as sha256=<hex>"
+            "the signature did not match any of the source's secrets, or was not in its scheme's form — check the sender's secret, and that it signs the exact raw body (as sha256=<hex> by default)"
         );
         assert_eq!(forged_entry["status"], "401");
         assert_eq!(forged_entry["agent"], "sender-wrong-secret/2.1");
@@ -196,7 +196,7 @@ async fn the_rejected_tab_explains_refused_deliveries_newest_first_and_pages() {
         assert_eq!(reasons.len(), 4, "{reasons:?}");
         assert_eq!(reasons[0], "47 × the signature was right but the body is not valid JSON invalid_json", "the most common first");
         assert!(reasons[1..].iter().all(|line| line.starts_with("1 × ")), "{reasons:?}");
-        assert!(reasons.iter().any(|line| line == "1 × signature did not match any configured secret invalid_signature"), "{reasons:?}");
+        assert!(reasons.iter().any(|line| line == "1 × the signature did not match any of the source's secrets, or was not in its scheme's form invalid_signature"), "{reasons:?}");
 
         browser.click("#rejected-more").await;
         browser.wait_until(&count_is(PAGE + 3), WAIT, "the second page").await;

@@ -53,7 +53,7 @@ on_both_backends! {
         let item = &first["items"][0];
         assert_eq!(item["reason"], "invalid_signature");
         assert_eq!(item["http_status"], 401);
-        assert!(item["explanation"].as_str().unwrap().starts_with("signature did not match any configured secret"), "{item}");
+        assert!(item["explanation"].as_str().unwrap().starts_with("the signature did not match any of the source's secrets"), "{item}");
         assert_eq!(item["headers_present"], serde_json::json!(["x-webhook-signature", "webhook-id"]));
         assert!(item["rejected_at"].as_str().unwrap().ends_with('Z'));
         let cursor = first["next_cursor"].as_str().unwrap();
