@@ -82,25 +82,21 @@ impl<'de> Visitor<'de> for Along<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let last_wanted = self.0.children.keys().filter_map(|t| index(t)).max();
         let mut kept = Vec::new();
-        for at in 0.. {
-            let wanted = last_wanted
-                .filter(|&last| at <= last)
-                .and(self.0.children.get(&at.to_string()));
-            let more = match wanted {
-                Some(child) => seq.next_element_seed(child)?.map(|value| kept.push(value)),
-                // Before a wanted index, a placeholder keeps the indexes where they were.
-                None => seq.next_element::<IgnoredAny>()?.map(|_| {
-                    if last_wanted.is_some_and(|last| at < last) {
-                        kept.push(Value::Null);
-                    }
-                }),
-            };
-            if more.is_none() {
-                break;
+        if let Some(last_wanted) = self.0.children.keys().filter_map(|t| index(t)).max() {
+            for at in 0..=last_wanted {
+                let element = match self.0.children.get(&at.to_string()) {
+                    Some(child) => seq.next_element_seed(child)?,
+                    // A placeholder keeps the later wanted indexes where they were.
+                    None => seq.next_element::<IgnoredAny>()?.map(|_| Value::Null),
+                };
+                match element {
+                    Some(value) => kept.push(value),
+                    None => return Ok(Value::Array(kept)),
+                }
             }
         }
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Value::Array(kept))
     }
 
