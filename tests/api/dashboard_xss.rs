@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::dashboard_browser::{login, sqlite_app, POLL, WAIT};
+use crate::dashboard_browser::{login, sqlite_app, wait_poller_ready, POLL, WAIT};
 use crate::helpers::browser::Browser;
 use crate::helpers::*;
 
@@ -77,9 +77,7 @@ async fn hostile_text_in_every_field_stays_text_in_every_view() {
     browser
         .check(async {
             login(&browser).await;
-            browser
-                .wait_until("localStorage.getItem('hookbox.cursor.admin')", WAIT, "the first check")
-                .await;
+            wait_poller_ready(&browser).await;
             // The same hostile job reports failure then success: toasts, timeline and conflict.
             let failed = hostile_body(1, "workflow.failed", "failed");
             let completed = hostile_body(1, "workflow.completed", "completed");

@@ -47,15 +47,11 @@ pub(crate) async fn start_writer(test_db: &TestDb) -> (Db, CallbackWriter) {
 
 async fn start_writer_with(test_db: &TestDb, limits: BatchLimits) -> (Db, CallbackWriter) {
     test_db.migrate().await;
-    connect_writer(test_db, limits)
+    connect_writer(&test_db.url, limits)
 }
 
 /// A writer on a database already migrated.
-fn connect_writer(test_db: &TestDb, limits: BatchLimits) -> (Db, CallbackWriter) {
-    connect_writer_at(&test_db.url, limits)
-}
-
-fn connect_writer_at(url: &DatabaseUrl, limits: BatchLimits) -> (Db, CallbackWriter) {
+fn connect_writer(url: &DatabaseUrl, limits: BatchLimits) -> (Db, CallbackWriter) {
     let settings = PoolSettings {
         max_connections: 2,
         acquire_timeout: Duration::from_secs(5),
@@ -359,7 +355,7 @@ async fn a_postgres_that_takes_no_writes_answers_unavailable_without_retrying_ro
         ))
         .await
         .expect("the database is made read-only");
-    let (_db, writer) = connect_writer(&test_db, BatchLimits::default());
+    let (_db, writer) = connect_writer(&test_db.url, BatchLimits::default());
     let answers = join_all((0..4).map(|n| writer.store(delivery(&format!("ro {n}"), "{}")))).await;
     for answer in &answers {
         assert!(
@@ -378,7 +374,7 @@ async fn when_the_stored_keys_cannot_be_read_after_the_commit_the_new_rows_are_s
         return;
     };
     test_db.migrate().await;
-    let (db, first) = connect_writer(&test_db, BatchLimits::default());
+    let (db, first) = connect_writer(&test_db.url, BatchLimits::default());
     let stored = first.store(delivery("stored", "{}")).await.expect("stored");
     // An account that may insert callbacks but not read their body hashes: the batch insert
     // commits, and the lookup of the rows already holding its other keys (it reads the hash,
@@ -390,7 +386,7 @@ async fn when_the_stored_keys_cannot_be_read_after_the_commit_the_new_rows_are_s
             "USAGE ON SEQUENCE callbacks_id_seq",
         ])
         .await;
-    let (_role_db, writer) = connect_writer_at(&role.url, BatchLimits::default());
+    let (_role_db, writer) = connect_writer(&role.url, BatchLimits::default());
     let answers = store_as_one_batch(
         &test_db,
         &writer,
