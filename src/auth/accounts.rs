@@ -73,8 +73,6 @@ pub async fn change_password(
     password: Password,
 ) -> Result<(), AccountError> {
     let hash = password::hash(password).await?;
-    // Sessions created in this same instant must not survive: compare with `<` in
-    // `SessionPolicy::judge`, and delete them here as well.
     let now = Utc::now().naive_utc();
     if users::set_password(db, username, &hash, now).await? {
         Ok(())

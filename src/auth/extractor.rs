@@ -187,18 +187,21 @@ async fn judge_admin(
     })
 }
 
-/// The bearer token if there is an `Authorization` header, else the session cookie.
+/// The bearer token if there is an `Authorization: Bearer` header, else the session cookie.
+/// A header of another scheme is not Hookbox's (a proxy's own `Basic` sign-in, passed along
+/// with every request) and leaves the cookie to decide.
 fn presented_token(req: &HttpRequest) -> Option<CredentialKey> {
     let key = |token: Token, kind| CredentialKey {
         token_hash: token.hash(),
         kind,
     };
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        let (scheme, token) = value.split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    if let Some((_, token)) = bearer {
         return Token::parse(token).map(|t| key(t, CredentialKind::ApiTokenOrSession));
     }
     session_cookie(req).map(|t| key(t, CredentialKind::Session))
@@ -248,7 +251,6 @@ async fn settle(
         created_at: session.created_at,
         last_seen_at: session.last_seen_at,
         expires_at: session.expires_at,
-        password_changed_at: session.user.password_changed_at,
     };
     match state.policy.judge(&times, now) {
         SessionState::Expired => {

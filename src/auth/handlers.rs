@@ -114,7 +114,7 @@ async fn sign_in(
     let token = Token::generate_session();
     let expires_at = state.policy.expires_at(now);
     sessions::delete_expired(&db, now).await?;
-    sessions::create(
+    let stored = sessions::create(
         &db,
         &NewSession {
             token_hash: &token.hash(),
@@ -123,8 +123,16 @@ async fn sign_in(
             last_seen_at: now,
             expires_at,
         },
+        &user.password_hash,
     )
     .await?;
+    if !stored {
+        tracing::warn!(
+            user.id = user.id,
+            "login refused: the password changed or the user was disabled while it was checked"
+        );
+        return Err(ApiError::InvalidCredentials);
+    }
     users::record_login(&db, user.id, now).await?;
     tracing::info!(user.id = user.id, "signed in");
     let response = LoginResponse {

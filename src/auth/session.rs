@@ -70,12 +70,14 @@ impl Default for SessionPolicy {
     }
 }
 
-/// The stored times of one session and its user that decide whether it still holds.
+/// The stored times of one session that decide whether it still holds. A password change or a
+/// disable deletes the user's sessions in its transaction, and a login stores its session only
+/// if neither came first (`sessions::create`), so no time of the user's is needed here: one
+/// would compare clocks of different machines (the server's and the CLI's).
 pub struct SessionTimes {
     pub created_at: NaiveDateTime,
     pub last_seen_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
-    pub password_changed_at: NaiveDateTime,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -91,10 +93,12 @@ impl SessionPolicy {
 
     pub fn judge(&self, times: &SessionTimes, now: NaiveDateTime) -> SessionState {
         let idle = chrono_duration(self.idle);
-        if now >= times.expires_at
-            || now >= times.last_seen_at + idle
-            || times.created_at < times.password_changed_at
-        {
+        // The expiry stored at login, or the one of the current policy if that is earlier:
+        // an operator who lowers the maximum age means it for the sessions already open.
+        let expires_at = times
+            .expires_at
+            .min(times.created_at + chrono_duration(self.absolute));
+        if now >= expires_at || now >= times.last_seen_at + idle {
             return SessionState::Expired;
         }
         // Refresh `last_seen_at` only once a quarter of the idle time (at most a minute) has
@@ -132,7 +136,6 @@ mod tests {
             created_at: at(0),
             last_seen_at: at(last_seen),
             expires_at: policy().expires_at(at(0)),
-            password_changed_at: at(-5),
         }
     }
 
@@ -155,10 +158,17 @@ mod tests {
     }
 
     #[test]
-    fn a_password_change_after_login_ends_the_session() {
-        let mut times = times(0);
-        times.password_changed_at = at(1);
-        assert_eq!(policy().judge(&times, at(2)), SessionState::Expired);
+    fn a_lower_maximum_age_also_ends_sessions_opened_under_a_higher_one() {
+        let mut opened_under_a_day = times(990);
+        opened_under_a_day.expires_at = at(86_400);
+        assert_eq!(
+            policy().judge(&opened_under_a_day, at(999)),
+            SessionState::Valid { touch: false }
+        );
+        assert_eq!(
+            policy().judge(&opened_under_a_day, at(1000)),
+            SessionState::Expired
+        );
     }
 
     #[test]

@@ -15,8 +15,6 @@ use super::schema::{api_tokens, sessions, users};
 use super::users::User;
 use super::{with_conn, Db, StoreError};
 
-#[derive(Insertable)]
-#[diesel(table_name = sessions)]
 pub struct NewSession<'a> {
     pub token_hash: &'a str,
     pub user_id: i64,
@@ -34,14 +32,40 @@ pub struct SessionRow {
     pub user: User,
 }
 
-pub async fn create(db: &Db, session: &NewSession<'_>) -> Result<(), StoreError> {
-    with_conn!(db, write, |conn| {
-        diesel::insert_into(sessions::table)
-            .values(session)
+/// Stores the session if its user still has the password `verified_hash` and is not disabled;
+/// returns whether it was stored. A login checks the password tens of milliseconds before it
+/// gets here, and a password change or a disable that commits in between deletes only the
+/// sessions that exist by then: stored unconditionally, this one would outlive the change.
+/// On Postgres the user's row is locked for the insert, so a change under way is waited for
+/// and then seen, or waits for the insert and then deletes the session with the others; on
+/// SQLite the statement holds the one write lock.
+pub async fn create(
+    db: &Db,
+    session: &NewSession<'_>,
+    verified_hash: &str,
+) -> Result<bool, StoreError> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    let lock = match db {
+        Db::Postgres { .. } => " FOR SHARE",
+        Db::Sqlite { .. } => "",
+    };
+    let insert = format!(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) \
+         SELECT $1, id, $2, $3, $4 FROM users \
+         WHERE id = $5 AND password_hash = $6 AND NOT is_disabled{lock}"
+    );
+    let stored = with_conn!(db, write, |conn| {
+        diesel::sql_query(&insert)
+            .bind::<Text, _>(session.token_hash)
+            .bind::<Timestamp, _>(session.created_at)
+            .bind::<Timestamp, _>(session.last_seen_at)
+            .bind::<Timestamp, _>(session.expires_at)
+            .bind::<BigInt, _>(session.user_id)
+            .bind::<Text, _>(verified_hash)
             .execute(conn)
-            .await?;
-        Ok(())
-    })
+            .await
+    })?;
+    Ok(stored == 1)
 }
 
 /// The session whose token hashes to `$hash`, with its user, as a query.

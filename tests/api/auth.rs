@@ -7,6 +7,7 @@ use hookbox::auth::session::Token;
 use hookbox::auth::throttle::ThrottleSettings;
 use hookbox::auth::AuthSettings;
 use hookbox::store::sessions::{self, NewSession, Revoked};
+use hookbox::store::users;
 use serde_json::{json, Value};
 
 use crate::helpers::auth::Cred;
@@ -87,21 +88,27 @@ async fn assert_refused(response: reqwest::Response, status: u16, code: &str, wh
 }
 
 /// A session stored already past its absolute expiry.
-async fn expired_session(app: &TestApp, user_id: i64) -> Cred {
+async fn expired_session(app: &TestApp, username: &str) -> Cred {
+    let user = users::find_by_name(&app.db, username)
+        .await
+        .unwrap()
+        .expect("the user exists");
     let token = Token::generate_session();
     let past = Utc::now().naive_utc() - chrono::Duration::hours(1);
-    sessions::create(
+    let stored = sessions::create(
         &app.db,
         &NewSession {
             token_hash: &token.hash(),
-            user_id,
+            user_id: user.id,
             created_at: past - chrono::Duration::hours(1),
             last_seen_at: past,
             expires_at: past,
         },
+        &user.password_hash,
     )
     .await
     .unwrap();
+    assert!(stored);
     Cred::Cookie(token.expose().to_owned())
 }
 
@@ -110,11 +117,11 @@ on_both_backends! {
         let app = TestApp::spawn(&test_db).await;
         let id = app.post_many("matrix", 1).await[0];
         let cursor = hookbox::admin::cursor::Cursor::at(id).encode();
-        let viewer_id = app.add_user("viewer", "viewer-password", false).await;
+        app.add_user("viewer", "viewer-password", false).await;
         app.add_user("gone", "gone-password", true).await;
         let disabled = app.login("gone", "gone-password").await;
         accounts::disable_user(&app.db, "gone").await.unwrap();
-        let expired = expired_session(&app, viewer_id).await;
+        let expired = expired_session(&app, "viewer").await;
         let refused: Vec<(&str, Cred, u16, &str)> = vec![
             ("anonymous", Cred::None, 401, "unauthenticated"),
             ("bad cookie", Cred::Cookie(Token::generate_session().expose().into()), 401, "unauthenticated"),
@@ -256,6 +263,53 @@ on_both_backends! {
         app.get_json(&admin, "/api/auth/me").await;
         assert_refused(app.post_login("alice", "alice-password").await, 401, "invalid_credentials", "old password").await;
         app.login("alice", "alice-new-password").await;
+    }
+
+    async fn a_login_checked_against_a_password_since_changed_stores_no_session(test_db) {
+        // A login reads the user, checks the password (tens of milliseconds), then stores its
+        // session: a password change or a disable in between must not be outlived.
+        let app = TestApp::spawn(&test_db).await;
+        for name in ["alice", "bob"] {
+            app.add_user(name, &format!("{name}-password"), true).await;
+        }
+        let alice = users::find_by_name(&app.db, "alice").await.unwrap().unwrap();
+        let bob = users::find_by_name(&app.db, "bob").await.unwrap().unwrap();
+        accounts::change_password(&app.db, "alice", Password::parse("alice-new-password".into()).unwrap())
+            .await.unwrap();
+        accounts::disable_user(&app.db, "bob").await.unwrap();
+        for (who, user) in [("password changed", &alice), ("disabled", &bob)] {
+            let token = Token::generate_session();
+            let now = Utc::now().naive_utc();
+            let session = NewSession {
+                token_hash: &token.hash(),
+                user_id: user.id,
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now + chrono::Duration::hours(1),
+            };
+            assert!(!sessions::create(&app.db, &session, &user.password_hash).await.unwrap(), "{who}");
+            assert_refused(app.get_as(&Cred::Cookie(token.expose().to_owned()), "/api/auth/me").await,
+                           401, "unauthenticated", who).await;
+        }
+        let session = app.login("alice", "alice-new-password").await;
+        app.get_json(&session, "/api/auth/me").await;
+    }
+
+    async fn another_authorization_scheme_leaves_the_session_cookie_to_decide(test_db) {
+        // A proxy's own sign-in (HTTP Basic) passes its header along with every request.
+        let app = TestApp::spawn(&test_db).await;
+        let Cred::Cookie(session) = app.login_admin().await else { panic!("a cookie") };
+        let me = |authorization: &'static str| {
+            app.client.get(app.url("/api/auth/me"))
+                .header("authorization", authorization)
+                .header("cookie", format!("hookbox_session={session}"))
+                .send()
+        };
+        for scheme in ["Basic dXNlcjpwYXNz", "Digest username=\"u\"", "Negotiate"] {
+            assert_eq!(json_with_status(me(scheme).await.unwrap(), 200).await["username"], "admin", "{scheme}");
+        }
+        // A bearer token is the credential presented: a wrong one is not made up for by the cookie.
+        assert_refused(me("Bearer not-a-token").await.unwrap(), 401, "unauthenticated", "wrong bearer").await;
     }
 
     async fn api_tokens_work_like_sessions_until_revoked(test_db) {
@@ -409,4 +463,85 @@ on_both_backends! {
         }
         app.login_admin().await;
     }
+}
+
+/// The password change's transaction (a new hash, the user's sessions deleted) is under way while
+/// a login that checked the old password stores its session: the login waits for it and stores
+/// nothing, rather than adding a session the change's delete did not see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_storing_its_session_while_the_password_changes_waits_and_stores_nothing() {
+    use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let app = TestApp::spawn(&test_db).await;
+    app.add_user("alice", "alice-password", true).await;
+    let alice = users::find_by_name(&app.db, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+
+    let mut change = test_db.postgres_connection().await;
+    change
+        .batch_execute(&format!(
+            "BEGIN; UPDATE users SET password_hash = 'changed', password_changed_at = now() \
+             WHERE id = {id}; DELETE FROM sessions WHERE user_id = {id}",
+            id = alice.id
+        ))
+        .await
+        .unwrap();
+    let token = Token::generate_session();
+    let login = {
+        let (db, hash, token_hash) = (app.db.clone(), alice.password_hash.clone(), token.hash());
+        tokio::spawn(async move {
+            let now = Utc::now().naive_utc();
+            let session = NewSession {
+                token_hash: &token_hash,
+                user_id: alice.id,
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now + chrono::Duration::hours(1),
+            };
+            sessions::create(&db, &session, &hash).await
+        })
+    };
+    let mut observer = test_db.postgres_connection().await;
+    let waiting = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM pg_stat_activity \
+          WHERE datname = current_database() AND wait_event_type = 'Lock')",
+    );
+    for _ in 0..500 {
+        if login.is_finished()
+            || diesel::select(waiting.clone())
+                .get_result::<i64>(&mut observer)
+                .await
+                .unwrap()
+                > 0
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    change.batch_execute("COMMIT").await.unwrap();
+
+    assert!(
+        !login.await.unwrap().unwrap(),
+        "the login's session was stored"
+    );
+    let sessions: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+        "(SELECT count(*) FROM sessions WHERE user_id = {})",
+        alice.id
+    )))
+    .get_result(&mut observer)
+    .await
+    .unwrap();
+    assert_eq!(sessions, 0);
+    assert_refused(
+        app.get_as(&Cred::Cookie(token.expose().to_owned()), "/api/auth/me")
+            .await,
+        401,
+        "unauthenticated",
+        "the login's token",
+    )
+    .await;
 }
