@@ -87,16 +87,17 @@ async fn sign_in(
     username: String,
     password: String,
 ) -> Result<(Token, LoginResponse), ApiError> {
+    // A name that could never have been created matches nobody (and a NUL byte, which
+    // Postgres refuses in text, never reaches the query); the throttle counts it against the
+    // address only, so that it never keeps a key as long as a request body.
+    let name = parse_username(&username).ok();
     let attempt = state
         .throttle
-        .begin(&ip, &username)
+        .begin(&ip, name)
         .map_err(|retry_after_secs| ApiError::TooManyAttempts { retry_after_secs })?;
-
-    // A name that could never have been created matches nobody (and a NUL byte, which
-    // Postgres refuses in text, never reaches the query).
-    let user = match parse_username(&username) {
-        Ok(name) => users::find_by_name(&db, name).await?,
-        Err(_) => None,
+    let user = match name {
+        Some(name) => users::find_by_name(&db, name).await?,
+        None => None,
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = password::verify(Password::presented(password), stored).await?;

@@ -27,14 +27,19 @@ impl Default for ThrottleSettings {
     }
 }
 
-/// Past this many tracked keys, expired ones are dropped before a new one is added.
+/// Past this many tracked keys, expired ones are dropped before a new one is added (at most
+/// once a second, as each drop walks them all); while this many are still live, new keys are
+/// not tracked. The map and the time spent under its lock stay bounded whatever the number
+/// of addresses a client sends from; a username's key is at most 64 characters.
 const MAX_KEYS: usize = 10_000;
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 struct Limiter {
     max_failures: u32,
     window: Duration,
     /// Failures (attempts under way included) and when the window of the first one started.
     failures: HashMap<String, (u32, Instant)>,
+    pruned_at: Option<Instant>,
 }
 
 impl Limiter {
@@ -43,6 +48,7 @@ impl Limiter {
             max_failures: max_failures.max(1),
             window,
             failures: HashMap::new(),
+            pruned_at: None,
         }
     }
 
@@ -59,9 +65,15 @@ impl Limiter {
 
     fn fail(&mut self, key: &str, now: Instant) {
         if self.failures.len() >= MAX_KEYS && !self.failures.contains_key(key) {
-            let window = self.window;
-            self.failures
-                .retain(|_, (_, started)| now < *started + window);
+            if self.pruned_at.is_none_or(|at| now >= at + PRUNE_EVERY) {
+                let window = self.window;
+                self.failures
+                    .retain(|_, (_, started)| now < *started + window);
+                self.pruned_at = Some(now);
+            }
+            if self.failures.len() >= MAX_KEYS {
+                return;
+            }
         }
         let entry = self.failures.entry(key.to_owned()).or_insert((0, now));
         if now >= entry.1 + self.window {
@@ -110,14 +122,17 @@ impl LoginThrottle {
     }
 
     /// Lets an attempt through, counted as a failure until it is settled, or `Err(seconds to
-    /// wait)` when the IP or the username is locked out.
-    pub fn begin(&self, ip: &str, username: &str) -> Result<Attempt<'_>, u64> {
+    /// wait)` when the IP or the username is locked out. `username` is `None` for a name no
+    /// account can have: such an attempt counts against the IP only.
+    pub fn begin(&self, ip: &str, username: Option<&str>) -> Result<Attempt<'_>, u64> {
         let now = Instant::now();
-        let username = username.to_lowercase();
+        let username = username.map(str::to_lowercase);
         let mut limiters = self.limiters();
         let wait = [
             limiters.by_ip.locked(ip, now),
-            limiters.by_username.locked(&username, now),
+            username
+                .as_deref()
+                .and_then(|name| limiters.by_username.locked(name, now)),
         ]
         .into_iter()
         .flatten()
@@ -126,7 +141,9 @@ impl LoginThrottle {
             return Err(round_up(wait));
         }
         limiters.by_ip.fail(ip, now);
-        limiters.by_username.fail(&username, now);
+        if let Some(name) = &username {
+            limiters.by_username.fail(name, now);
+        }
         Ok(Attempt {
             throttle: self,
             ip: ip.to_owned(),
@@ -141,7 +158,7 @@ impl LoginThrottle {
 pub struct Attempt<'a> {
     throttle: &'a LoginThrottle,
     ip: String,
-    username: String,
+    username: Option<String>,
     settled: bool,
 }
 
@@ -157,7 +174,9 @@ impl Attempt<'_> {
         self.settled = true;
         let mut limiters = self.throttle.limiters();
         limiters.by_ip.undo(&self.ip);
-        limiters.by_username.clear(&self.username);
+        if let Some(name) = &self.username {
+            limiters.by_username.clear(name);
+        }
     }
 }
 
@@ -166,7 +185,9 @@ impl Drop for Attempt<'_> {
         if !self.settled {
             let mut limiters = self.throttle.limiters();
             limiters.by_ip.undo(&self.ip);
-            limiters.by_username.undo(&self.username);
+            if let Some(name) = &self.username {
+                limiters.by_username.undo(name);
+            }
         }
     }
 }
@@ -188,7 +209,7 @@ mod tests {
     }
 
     fn fail(t: &LoginThrottle, ip: &str, username: &str) {
-        t.begin(ip, username).expect("let through").failed();
+        t.begin(ip, Some(username)).expect("let through").failed();
     }
 
     #[test]
@@ -197,9 +218,9 @@ mod tests {
         for _ in 0..3 {
             fail(&t, "1.1.1.1", "alice");
         }
-        let wait = t.begin("2.2.2.2", "Alice").err().expect("locked");
+        let wait = t.begin("2.2.2.2", Some("Alice")).err().expect("locked");
         assert!((1..=60).contains(&wait), "{wait}");
-        assert!(t.begin("2.2.2.2", "bob").is_ok());
+        assert!(t.begin("2.2.2.2", Some("bob")).is_ok());
     }
 
     #[test]
@@ -208,8 +229,8 @@ mod tests {
         for i in 0..5 {
             fail(&t, "1.1.1.1", &format!("user{i}"));
         }
-        assert!(t.begin("1.1.1.1", "fresh").is_err());
-        assert!(t.begin("9.9.9.9", "fresh").is_ok());
+        assert!(t.begin("1.1.1.1", Some("fresh")).is_err());
+        assert!(t.begin("9.9.9.9", Some("fresh")).is_ok());
     }
 
     #[test]
@@ -219,30 +240,69 @@ mod tests {
             fail(&t, "1.1.1.1", "alice");
         }
         for _ in 0..10 {
-            t.begin("1.1.1.1", "alice")
+            t.begin("1.1.1.1", Some("alice"))
                 .expect("let through")
                 .succeeded();
         }
         fail(&t, "1.1.1.1", "alice");
-        assert!(t.begin("1.1.1.1", "alice").is_ok());
+        assert!(t.begin("1.1.1.1", Some("alice")).is_ok());
         // The IP's fifth failure: alice's three, bob's and carol's. Neither the ten successes
         // nor the attempt dropped unsettled counted.
         fail(&t, "1.1.1.1", "bob");
         fail(&t, "1.1.1.1", "carol");
-        assert!(t.begin("1.1.1.1", "dave").is_err());
+        assert!(t.begin("1.1.1.1", Some("dave")).is_err());
     }
 
     #[test]
     fn attempts_under_way_count_against_the_limit() {
         let t = throttle();
         let under_way: Vec<Attempt<'_>> = (0..3)
-            .map(|_| t.begin("1.1.1.1", "alice").expect("let through"))
+            .map(|_| t.begin("1.1.1.1", Some("alice")).expect("let through"))
             .collect();
-        assert!(t.begin("2.2.2.2", "alice").is_err(), "a fourth at once");
+        assert!(
+            t.begin("2.2.2.2", Some("alice")).is_err(),
+            "a fourth at once"
+        );
         drop(under_way);
         assert!(
-            t.begin("2.2.2.2", "alice").is_ok(),
+            t.begin("2.2.2.2", Some("alice")).is_ok(),
             "attempts that could not be checked are taken back"
         );
+    }
+
+    #[test]
+    fn a_name_no_account_can_have_counts_against_the_ip_only() {
+        let t = throttle();
+        for _ in 0..4 {
+            t.begin("1.1.1.1", None).expect("let through").failed();
+        }
+        assert!(t.limiters().by_username.failures.is_empty());
+        fail(&t, "1.1.1.1", "alice");
+        assert!(t.begin("1.1.1.1", None).is_err(), "the IP's fifth failure");
+    }
+
+    #[test]
+    fn past_the_most_keys_only_live_ones_are_kept_and_new_ones_go_untracked() {
+        let window = Duration::from_secs(60);
+        let mut limiter = Limiter::new(1, window);
+        let start = Instant::now();
+        for i in 0..MAX_KEYS {
+            limiter.fail(&format!("old{i}"), start);
+        }
+        let later = start + Duration::from_secs(30);
+        limiter.fail("live", later);
+        assert_eq!(
+            limiter.failures.len(),
+            MAX_KEYS,
+            "nothing had expired: not tracked"
+        );
+        assert!(limiter.locked("live", later).is_none());
+
+        let expired = start + window;
+        limiter.fail("new", expired + Duration::from_millis(10));
+        assert_eq!(limiter.failures.len(), 1, "the expired keys were dropped");
+        assert!(limiter
+            .locked("new", expired + Duration::from_millis(10))
+            .is_some());
     }
 }
