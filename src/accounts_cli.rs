@@ -39,7 +39,10 @@ pub async fn user(command: UserCommand) -> Result<(), CliError> {
             let db = open(&database).await?;
             let password = read_password(password_stdin)?;
             accounts::change_password(&db, &name, password).await?;
-            println!("password of {name} changed; their sessions have ended");
+            println!(
+                "password of {name} changed; their sessions have ended \
+                 (their API tokens still work: hookbox token revoke)"
+            );
         }
         UserCommand::List { database } => {
             let db = open(&database).await?;
