@@ -15,8 +15,12 @@ use crate::store::Db;
 #[derive(Serialize, ToSchema)]
 pub struct JobResponse {
     pub job_id: String,
-    /// By the sender's `timestamp` (arrival time when it has none), then by arrival.
+    /// By the sender's `timestamp` (arrival time when it has none), then by arrival. The
+    /// newest 1,000 that arrived when the job has more.
     pub callbacks: Vec<Summary>,
+    /// The job has older callbacks than those listed, left out; `conflict` and `outcome`
+    /// cover the listed ones.
+    pub truncated: bool,
     /// The job reported both a success and a failure.
     pub conflict: bool,
     /// The outcome of the last callback that reported one (`info` if none did).
@@ -44,16 +48,17 @@ pub async fn job(
         ));
     }
     let job = job_id.clone();
-    let rows = detached(async move { Ok(feed::job(&db, &job).await?) }).await?;
-    if rows.is_empty() {
+    let found = detached(async move { Ok(feed::job(&db, &job).await?) }).await?;
+    if found.newest.is_empty() {
         return Err(ApiError::NotFound);
     }
-    let rows = in_sender_order(rows);
+    let rows = in_sender_order(found.newest);
     let callbacks: Vec<Summary> = rows.into_iter().map(Summary::from).collect();
     let (conflict, outcome) = job_outcome(callbacks.iter().map(|c| c.outcome));
     Ok(web::Json(JobResponse {
         job_id: job_id.into_inner(),
         callbacks,
+        truncated: found.older_left_out,
         conflict,
         outcome,
     }))

@@ -172,18 +172,33 @@ fn like_patterns(q: &str) -> [String; 2] {
     })
 }
 
-/// Every callback of one job, by arrival (the caller orders by the sender's timestamp).
-pub async fn job(db: &Db, job_id: &str) -> Result<Vec<SummaryRow>, StoreError> {
-    with_conn!(db, read, |conn| {
-        Ok(literal_limit(
+/// The newest callbacks of one job (the caller orders them by the sender's timestamp).
+pub struct JobCallbacks {
+    /// At most `JOB_CALLBACKS_MAX`, newest first.
+    pub newest: Vec<SummaryRow>,
+    /// The job has older callbacks than these, left out.
+    pub older_left_out: bool,
+}
+
+/// The newest `JOB_CALLBACKS_MAX` callbacks of one job: a job's last callbacks carry its
+/// outcome, so those are kept when it has more.
+pub async fn job(db: &Db, job_id: &str) -> Result<JobCallbacks, StoreError> {
+    let mut newest: Vec<SummaryRow> = with_conn!(db, read, |conn| {
+        literal_limit(
             callbacks::table
                 .filter(callbacks::callback_id.eq(job_id))
-                .order(callbacks::id.asc())
+                .order(callbacks::id.desc())
                 .select(SummaryRow::as_select()),
-            JOB_CALLBACKS_MAX,
+            JOB_CALLBACKS_MAX + 1,
         )
         .load(conn)
-        .await?)
+        .await
+    })?;
+    let older_left_out = newest.len() > JOB_CALLBACKS_MAX as usize;
+    newest.truncate(JOB_CALLBACKS_MAX as usize);
+    Ok(JobCallbacks {
+        newest,
+        older_left_out,
     })
 }
 

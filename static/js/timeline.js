@@ -44,6 +44,9 @@ export function openTimeline(jobId, { replaceAll = true } = {}) {
         h('div', { className: 'detail-title' }, statusPill({ outcome: job.outcome, status: OUTCOME_WORD[job.outcome] ?? null }), h('span', { className: 'detail-event timeline-job', text: text(job.job_id) })),
         h('div', { className: 'muted', text: plural(callbacks.length, 'callback', 'callbacks') }),
       ),
+      job.truncated
+        ? h('p', { className: 'muted timeline-truncated', text: `Only the newest ${callbacks.length.toLocaleString()} callbacks of this job are shown; older ones are left out.` })
+        : null,
       job.conflict
         ? h('p', { className: 'banner banner-warning timeline-conflict', attrs: { role: 'alert' }, text: '⚠ Conflicting outcomes: this job reported both success and failure.' })
         : null,

@@ -344,6 +344,32 @@ on_both_backends! {
         assert_eq!(nul["error"], "invalid_request", "{nul}");
     }
 
+    async fn a_job_with_more_callbacks_than_listed_keeps_its_newest_and_says_so(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        let app = &app;
+        let post = move |event: &str, step: usize| {
+            let body = json!({ "event": event, "job_id": "long", "status": "running", "step": step }).to_string();
+            async move { json_with_status(app.post_signed(&body).await, 200).await }
+        };
+        post("workflow.completed", 0).await;
+        for chunk in (1..1000).collect::<Vec<_>>().chunks(50) {
+            futures_util::future::join_all(chunk.iter().map(|&step| post("llm.step.started", step))).await;
+        }
+        post("workflow.failed", 1000).await;
+        let job = app.get_json(&admin, "/api/admin/jobs/long").await;
+        let events: Vec<&str> = job["callbacks"].as_array().unwrap().iter().map(|c| c["event"].as_str().unwrap()).collect();
+        assert_eq!(events.len(), 1000);
+        assert_eq!(events.last(), Some(&"workflow.failed"), "the newest is kept");
+        assert!(!events.contains(&"workflow.completed"), "the oldest is left out");
+        assert_eq!(job["truncated"], true);
+        assert_eq!(job["outcome"], "failure");
+        assert_eq!(job["conflict"], false, "over the callbacks listed");
+        let short = app.post_many("short", 1).await;
+        assert_eq!(short.len(), 1);
+        assert_eq!(app.get_json(&admin, "/api/admin/jobs/short-0").await["truncated"], false);
+    }
+
     async fn facets_list_distinct_values_and_the_unviewed_count(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let admin = app.login_admin().await;
