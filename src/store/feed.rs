@@ -114,27 +114,26 @@ pub async fn history(
             query = query.filter(callbacks::source.eq(source.clone()));
         }
         if let Some(q) = &filter.q {
-            // `lower()` folds only ASCII in SQLite (and in a Postgres database whose `LC_CTYPE`
-            // is C): "É" stays "É" there. Text outside ASCII is found as typed by the second
-            // pattern, and in any letter case where the database folds it, by the first.
-            let [folded, ascii_folded] = like_patterns(q);
+            // The database folds the pattern as it folds the text, so the two agree on every
+            // letter it folds (Rust and Postgres differ on some: a word-final capital sigma,
+            // the dotted capital I). SQLite's `lower()` folds only ASCII: there the pattern
+            // folded by Rust also finds text stored in lower case searched in capitals ("DÉLAI"
+            // finds "délai"), and text in capitals is found as typed.
+            let typed = like_pattern(q);
+            let folded = like_pattern(&q.to_lowercase());
             macro_rules! text_matches {
                 ($pattern:expr) => {
                     lower(callbacks::callback_id.nullable())
-                        .like($pattern.clone())
+                        .like($pattern)
                         .escape('\\')
-                        .or(lower(callbacks::workflow_name)
-                            .like($pattern.clone())
-                            .escape('\\'))
-                        .or(lower(callbacks::error_message)
-                            .like($pattern.clone())
-                            .escape('\\'))
+                        .or(lower(callbacks::workflow_name).like($pattern).escape('\\'))
+                        .or(lower(callbacks::error_message).like($pattern).escape('\\'))
                 };
             }
-            query = if folded == ascii_folded {
-                query.filter(text_matches!(folded))
+            query = if folded == typed {
+                query.filter(text_matches!(lower(typed.clone())))
             } else {
-                query.filter(text_matches!(folded).or(text_matches!(ascii_folded)))
+                query.filter(text_matches!(lower(typed.clone())).or(text_matches!(folded.clone())))
             };
         }
         // The ids first, then their rows: an index on (filtered column, id) answers the first
@@ -155,21 +154,18 @@ pub async fn history(
     })
 }
 
-/// `%text%` with LIKE's wildcards escaped, so `q` matches as plain text: in lower case, and
-/// with only its ASCII letters in lower case (`lower()` of a database that folds only those).
-fn like_patterns(q: &str) -> [String; 2] {
-    [q.to_lowercase(), q.to_ascii_lowercase()].map(|text| {
-        let mut pattern = String::with_capacity(text.len() + 2);
-        pattern.push('%');
-        for ch in text.chars() {
-            if matches!(ch, '%' | '_' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(ch);
+/// `%q%` with LIKE's wildcards escaped, so `q` matches as plain text.
+fn like_pattern(q: &str) -> String {
+    let mut pattern = String::with_capacity(q.len() + 2);
+    pattern.push('%');
+    for ch in q.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
         }
-        pattern.push('%');
-        pattern
-    })
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// The newest callbacks of one job (the caller orders them by the sender's timestamp).
@@ -271,17 +267,10 @@ pub async fn facets(db: &Db, user_id: i64) -> Result<Facets, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::like_patterns;
+    use super::like_pattern;
 
     #[test]
     fn like_wildcards_in_the_query_text_are_matched_literally() {
-        let [folded, ascii] = like_patterns("50%_a\\B");
-        assert_eq!(folded, "%50\\%\\_a\\\\b%");
-        assert_eq!(ascii, folded);
-    }
-
-    #[test]
-    fn text_outside_ascii_keeps_its_case_in_the_ascii_folded_pattern() {
-        assert_eq!(like_patterns("DÉPASSÉ"), ["%dépassé%", "%dÉpassÉ%"]);
+        assert_eq!(like_pattern("50%_a\\B"), "%50\\%\\_a\\\\B%");
     }
 }
