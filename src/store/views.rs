@@ -119,7 +119,7 @@ pub async fn mark_up_to(
     up_to: i64,
     now: NaiveDateTime,
 ) -> Result<u64, StoreError> {
-    with_conn!(db, write, |conn| {
+    let marked = with_conn!(db, write, |conn| {
         // The unread count read alongside is not needed here; one statement for the head
         // and the watermark is worth it on an action as rare as "mark all read".
         let Position {
@@ -128,11 +128,37 @@ pub async fn mark_up_to(
             ..
         } = position_of!(conn, user_id);
         let target = up_to.min(head);
-        if target <= previous {
-            return Ok(0);
+        if target > previous {
+            diesel::insert_into(view_marks::table)
+                .values((
+                    view_marks::user_id.eq(user_id),
+                    view_marks::up_to.eq(target),
+                    view_marks::viewed_at.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
         }
-        // Counted before the mark is written; two concurrent advances may both count the same
-        // callbacks, which only makes the informational total too high, never the state wrong.
+        Ok::<_, StoreError>(previous..=target)
+    })?;
+    newly_marked(db, user_id, marked).await
+}
+
+/// How many callbacks of `(previous, target]` `user_id` had not viewed one by one: the count
+/// `mark_up_to` answers. Counted on a read connection, as it walks every row of the range (all
+/// of them at a user's first "mark all read"), and on SQLite the write connection is the one
+/// ingest waits for. Two concurrent advances may both count the same callbacks, and retention
+/// may delete some in between: the total is informational, the state is the mark.
+async fn newly_marked(
+    db: &Db,
+    user_id: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<u64, StoreError> {
+    let (previous, target) = range.into_inner();
+    if target <= previous {
+        return Ok(0);
+    }
+    with_conn!(db, read, |conn| {
         let covered: i64 = callbacks::table
             .filter(callbacks::id.gt(previous))
             .filter(callbacks::id.le(target))
@@ -145,15 +171,6 @@ pub async fn mark_up_to(
             .filter(callback_views::callback_id.le(target))
             .count()
             .get_result(conn)
-            .await?;
-        diesel::insert_into(view_marks::table)
-            .values((
-                view_marks::user_id.eq(user_id),
-                view_marks::up_to.eq(target),
-                view_marks::viewed_at.eq(now),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)
             .await?;
         Ok(u64::try_from(covered - already).unwrap_or(0))
     })
