@@ -54,7 +54,14 @@ pub async fn check(
             let query = query.take()?;
             let after = Cursor::decode_optional(query.after.as_deref())?;
             let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-            Ok(check_page::check(&db, user_id, after.map(Cursor::id), limit, credential).await?)
+            let after = after.map(Cursor::id);
+            let page = check_page::check(&db, user_id, after, limit, credential).await?;
+            if let (true, Some(after)) = (page.value.cursor_ahead, after) {
+                if !check_page::cursor_was_handed_out(&db, after).await? {
+                    return Err(ApiError::InvalidCursor);
+                }
+            }
+            Ok(page)
         })
         .await?;
     metrics.polls_served.inc_by(1);

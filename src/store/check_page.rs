@@ -46,6 +46,9 @@ pub struct CheckPage {
     /// Where the next poll continues: the last item when there is more, else the head.
     pub next: i64,
     pub unviewed: UnviewedCount,
+    /// The cursor was above every stored callback: one handed out before the newest were
+    /// deleted, or one this database never handed out (`cursor_was_handed_out` tells).
+    pub cursor_ahead: bool,
 }
 
 /// Callbacks `user_id` has not viewed after `after` (or the latest ones without it).
@@ -70,6 +73,7 @@ pub async fn check(
     let found = with_conn!(db, read, |conn| conn
         .load_check_rows(user_id, wanted, credential.as_ref())
         .await)?;
+    let cursor_ahead = after.is_some_and(|after| after > found.head);
     let head = found.head.max(after.unwrap_or(0));
     let mut items = found.items;
     let value = match wanted {
@@ -85,6 +89,7 @@ pub async fn check(
                 has_more,
                 next,
                 unviewed: found.position.unviewed,
+                cursor_ahead,
             }
         }
         Wanted::Latest { .. } => {
@@ -94,6 +99,7 @@ pub async fn check(
                 has_more: false,
                 next: head,
                 unviewed: found.position.unviewed,
+                cursor_ahead,
             }
         }
     };
@@ -101,6 +107,30 @@ pub async fn check(
         value,
         credential: found.credential,
     })
+}
+
+/// Whether a cursor at `id` can have come from this database: ids are never reused
+/// (`BIGSERIAL`, SQLite's `AUTOINCREMENT`), so a cursor above the highest id ever drawn (also
+/// by an insert that then found a duplicate) comes from another database, or from this one
+/// before it was reset or restored from an older backup. Polled from there, it would wait
+/// for that many new callbacks before showing one. Asked only for a cursor above the newest
+/// stored callback (`CheckPage::cursor_ahead`): after a purge, a cursor handed out before is
+/// above them all and still good.
+pub async fn cursor_was_handed_out(db: &Db, id: i64) -> Result<bool, StoreError> {
+    let highest_drawn = match db {
+        Db::Postgres { .. } => {
+            "COALESCE(pg_sequence_last_value(pg_get_serial_sequence('callbacks', 'id')::regclass), 0)"
+        }
+        Db::Sqlite { .. } => {
+            "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'callbacks'), 0)"
+        }
+    };
+    let highest: i64 = with_conn!(db, read, |conn| {
+        diesel::select(diesel::dsl::sql::<BigInt>(highest_drawn))
+            .get_result(conn)
+            .await
+    })?;
+    Ok(id <= highest)
 }
 
 /// Which unviewed callbacks a poll asks for.

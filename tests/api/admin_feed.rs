@@ -134,6 +134,27 @@ on_both_backends! {
         assert_eq!(json_with_status(missing, 400).await["error"], "invalid_request");
     }
 
+    async fn check_refuses_a_cursor_above_every_id_ever_drawn_but_not_one_from_before_a_purge(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        let posted = app.post_many("drawn", 3).await;
+        let check_after = |id: i64| format!("/api/admin/llm-callbacks/check?after={}", hookbox::admin::cursor::Cursor::at(id).encode());
+        // From another database, or this one before it was reset: never handed out here.
+        let foreign = app.get_as(&admin, &check_after(posted[2] + 1000)).await;
+        assert_eq!(json_with_status(foreign, 400).await, json!({ "error": "invalid_cursor" }));
+        let head = app.get_json(&admin, &check_after(posted[2])).await;
+        assert_eq!(head["next_cursor"], hookbox::admin::cursor::Cursor::at(posted[2]).encode());
+        // Every callback purged: the newest cursor handed out is above them all, and still good.
+        let purged = hookbox::retention::purge_before(&app.db, chrono::Utc::now().naive_utc() + chrono::Duration::hours(1),
+                                                      100, std::time::Duration::ZERO, &hookbox::metrics::Metrics::default()).await.unwrap();
+        assert_eq!(purged, 3);
+        let after_purge = app.get_json(&admin, &check_after(posted[2])).await;
+        assert_eq!(ids(&after_purge), Vec::<i64>::new());
+        assert_eq!(after_purge["next_cursor"], hookbox::admin::cursor::Cursor::at(posted[2]).encode());
+        let newer = app.post_many("after-purge", 1).await;
+        assert_eq!(ids(&app.get_json(&admin, &check_after(posted[2])).await), newer);
+    }
+
     async fn view_all_is_a_watermark_that_keeps_first_view_times_and_never_covers_later_callbacks(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let admin = app.login_admin().await;
