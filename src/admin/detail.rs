@@ -4,6 +4,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
 use super::parse_id;
@@ -57,8 +58,9 @@ pub struct Detail {
     pub signature: DetailSignature,
     pub viewed_at: Option<String>,
     pub delivery_key: String,
-    /// The body parsed as JSON.
-    pub payload: serde_json::Value,
+    /// The body as JSON, as it was received.
+    #[schema(value_type = serde_json::Value)]
+    pub payload: Box<RawValue>,
     pub remote_addr: Option<String>,
     pub user_agent: Option<String>,
     pub content_type: Option<String>,
@@ -97,9 +99,7 @@ pub async fn detail(
             ))
             .body(row.body));
     }
-    // The body was parsed as JSON before it was stored; if that ever fails, show it as text.
-    let payload = serde_json::from_slice(&row.body)
-        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&row.body).into()));
+    let payload = payload_as_received(&row.body);
     let header = row.signature_header.clone();
     let summary = Summary::from(SummaryRow {
         id: row.id,
@@ -143,4 +143,44 @@ pub async fn detail(
         user_agent: row.user_agent,
         content_type: row.content_type,
     }))
+}
+
+/// The stored body, passed on as JSON without building it. Ingest reads only the fields it
+/// needs and checks no more of the rest than its syntax, as this does: a lone surrogate
+/// escape (a model's output cut in the middle of an emoji), a number beyond `f64`, nesting
+/// deeper than 128 levels, bytes that are not UTF-8 in a string. Built as a
+/// `serde_json::Value`, each of those failed, and the dashboard showed the body as one string.
+/// Bytes that are not UTF-8 are replaced (U+FFFD); `?raw=1` has them as received. A body that
+/// is not JSON at all (never stored by ingest) is answered as a JSON string.
+fn payload_as_received(body: &[u8]) -> Box<RawValue> {
+    let text = String::from_utf8_lossy(body).into_owned();
+    RawValue::from_string(text).unwrap_or_else(|error| {
+        let text = String::from_utf8_lossy(body);
+        tracing::warn!(%error, "a stored body is not JSON; answered as a string");
+        let quoted = serde_json::to_string(&text).unwrap_or_else(|_| "null".to_owned());
+        RawValue::from_string(quoted).unwrap_or_else(|_| RawValue::NULL.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payload_as_received;
+
+    #[test]
+    fn bodies_ingest_accepts_are_passed_on_as_json() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for body in [
+            r#"{"job_id":"j1","output":"cut\ud83d"}"#.to_owned(),
+            r#"{"job_id":"j1","x":1e400}"#.to_owned(),
+            format!(r#"{{"job_id":"j1","input":{deep}}}"#),
+        ] {
+            assert_eq!(payload_as_received(body.as_bytes()).get(), body);
+        }
+        let latin1 = b"{\"job_id\":\"j1\",\"x\":\"caf\xe9\"}";
+        assert_eq!(
+            payload_as_received(latin1).get(),
+            "{\"job_id\":\"j1\",\"x\":\"caf\u{fffd}\"}"
+        );
+        assert_eq!(payload_as_received(b"not json").get(), "\"not json\"");
+    }
 }

@@ -301,6 +301,25 @@ on_both_backends! {
             json!({ "error": "not_found" }));
     }
 
+    async fn detail_passes_on_every_body_ingest_accepted_as_json(test_db) {
+        // Ingest checks only the syntax of the fields it does not read; a `serde_json::Value`
+        // refuses each of these, and the detail showed the body as one string.
+        let app = TestApp::spawn(&test_db).await;
+        let admin = app.login_admin().await;
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for body in [
+            r#"{"event":"workflow.completed","job_id":"surrogate","output":"cut\ud83d"}"#.to_owned(),
+            r#"{"event":"workflow.completed","job_id":"huge","x":1e400}"#.to_owned(),
+            format!(r#"{{"event":"workflow.completed","job_id":"deep","input":{deep}}}"#),
+        ] {
+            let id = json_with_status(app.post_signed(&body).await, 200).await["id"].as_i64().unwrap();
+            let detail = app.get_as(&admin, &format!("/api/admin/llm-callbacks/{id}")).await;
+            assert_eq!(detail.status(), 200);
+            let text = detail.text().await.unwrap();
+            assert!(text.contains(&format!(r#""payload":{body}"#)), "{body}: {text}");
+        }
+    }
+
     async fn detail_shows_everything_stored_and_raw_gives_the_bytes(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let admin = app.login_admin().await;
