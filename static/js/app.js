@@ -20,6 +20,8 @@ let poller = null;
 let unread = { count: 0, capped: false };
 /** The newest callback this page has shown (listed, in a table row or a toast): `{ id, cursor }`. */
 let newestShown = null;
+// The Unread list as last loaded: shown to the user only while its tab is.
+let inboxItems = [];
 let inboxGeneration = 0;
 /** The Unread list's last load failed: the next poll that answers loads it again. */
 let inboxFailed = false;
@@ -91,7 +93,10 @@ async function refreshInbox() {
     if (generation !== inboxGeneration) return;
     inboxFailed = false;
     const items = (Array.isArray(result.items) ? result.items : []).slice().reverse();
-    noteShown(items);
+    // Loaded behind another tab, the list has not been seen: *Mark all read* there must not
+    // cover a callback that arrived since the last poll and is only in this hidden list.
+    inboxItems = items;
+    if (!$('#view-inbox').hidden) noteShown(items);
     setCount(result.unviewed_count, result.unviewed_count_capped);
     replace($('#inbox-list'), items.map(card));
     $('#inbox-mark-all').hidden = items.length === 0;
@@ -161,6 +166,7 @@ async function showTab(tab) {
     button.tabIndex = selected ? 0 : -1;
     $(`#view-${name}`).hidden = !selected;
   }
+  if (tab === 'inbox') noteShown(inboxItems);
   if (tab === 'history') {
     const filters = filtersFromUrl();
     await loadFacets(filters);

@@ -127,6 +127,50 @@ async fn mark_all_read_marks_what_was_announced_not_what_arrived_since() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mark_all_read_on_history_marks_what_history_showed_not_the_hidden_unread_list() {
+    let (app, _db) = sqlite_app(NO_SECOND_POLL).await;
+    let Some(browser) = Browser::start("mark_all_history", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            let stored = [
+                ("job-older", "workflow.completed", "completed", None),
+                ("job-failed", "workflow.failed", "failed", Some("boom")),
+                ("job-newest", "workflow.completed", "completed", None),
+            ];
+            for (job, event, status, error) in stored {
+                send(&app, callback(job, event, "summarize", status, error)).await;
+            }
+            // A first visit toasts nothing; History shows the failure only, while the Unread
+            // list, loaded behind it, holds all three.
+            login_at(&browser, "/login?next=/?tab=history%26status=failed").await;
+            wait_poller_ready(&browser).await;
+            browser
+                .wait_until(
+                    "document.querySelectorAll('#history-rows tr').length === 1 \
+                     && document.querySelectorAll('#inbox-list li').length === 3",
+                    WAIT,
+                    "the history page and the hidden Unread list",
+                )
+                .await;
+            browser.click("#history-mark-all").await;
+            browser
+                .wait_until(
+                    "document.querySelectorAll('#inbox-list li').length === 1",
+                    WAIT,
+                    "the Unread list after marking",
+                )
+                .await;
+            let check = api_get(&app, &browser, "/api/admin/llm-callbacks/check").await;
+            assert_eq!(check["unviewed_count"], 1, "{check}");
+            assert_eq!(check["items"][0]["callback_id"], "job-newest", "{check}");
+        })
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_whose_later_page_fails_still_announces_the_pages_before() {
     let (app, _db) = sqlite_app(NO_SECOND_POLL).await;
     let Some(browser) = Browser::start("poll_later_page_fails", &app.address).await else {
