@@ -54,7 +54,7 @@ export function $(selector, root = document) {
 export function focusable(root) {
   const candidates = root.querySelectorAll(
     'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), ' +
-      'textarea:not([disabled]), [tabindex]:not([tabindex="-1"])',
+      'textarea:not([disabled]), details > summary:first-of-type, [tabindex]:not([tabindex="-1"])',
   );
   return [...candidates].filter((el) => el.offsetParent !== null || el === document.activeElement);
 }

@@ -26,18 +26,6 @@ const HISTORY_ROWS: &str = "document.querySelectorAll('#history-rows tr').length
 /// JS: true once the history table is not loading.
 const HISTORY_SETTLED: &str = "!document.querySelector('#history-table').hasAttribute('aria-busy')";
 
-async fn press_escape(browser: &Browser) {
-    let active = browser
-        .client
-        .active_element()
-        .await
-        .expect("a focused element");
-    active
-        .send_keys(&Key::Escape)
-        .await
-        .expect("Escape reaches the page");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_callback_toasts_opens_in_detail_and_is_then_viewed() {
     let (app, _db) = sqlite_app(POLL).await;
@@ -170,7 +158,7 @@ async fn a_new_callback_toasts_opens_in_detail_and_is_then_viewed() {
             assert_eq!(open, json!(1), "only the root stays open");
             browser.click_button_with_text("Expand all").await;
             assert!(browser.text(".json-tree").await.contains("intro"));
-            press_escape(&browser).await;
+            browser.press(Key::Escape).await;
             browser
                 .wait_until(
                     "!document.querySelector('#panel').open",
@@ -292,7 +280,11 @@ async fn history_filters_narrow_the_table_and_live_in_the_url() {
             browser.js("document.querySelector('#history-rows .row-open').focus()", vec![]).await;
             browser.click("#history-rows .row-open").await;
             browser.wait_until("document.querySelector('#panel[open] .json-tree')", WAIT, "the detail").await;
-            press_escape(&browser).await;
+            // Tab goes on from the last toolbar button into the JSON tree: its nodes open by keyboard.
+            browser.js("[...document.querySelectorAll('#panel button')].find(b => b.textContent === 'Copy JSON').focus()", vec![]).await;
+            browser.press(Key::Tab).await;
+            browser.wait_until("document.activeElement?.matches('#panel .json-tree summary')", WAIT, "a tree node focused").await;
+            browser.press(Key::Escape).await;
             browser.wait_until("!document.querySelector('#panel').open", WAIT, "the panel to close").await;
             browser
                 .wait_until("document.activeElement?.classList.contains('row-open')", WAIT, "focus back on the row")
@@ -304,7 +296,7 @@ async fn history_filters_narrow_the_table_and_live_in_the_url() {
             browser.click("#history-rows .row-job").await;
             browser.wait_until("document.querySelectorAll('.timeline-step').length === 2", WAIT, "the timeline").await;
             assert!(browser.text(".timeline-conflict").await.contains("Conflicting outcomes"));
-            press_escape(&browser).await;
+            browser.press(Key::Escape).await;
 
             browser.click("#filters button[type=reset]").await;
             browser.wait_until(&format!("{rows} === 4"), WAIT, "all rows").await;
@@ -804,7 +796,7 @@ async fn a_panel_that_did_not_load_says_why_and_can_be_tried_again() {
             )
             .await;
         assert!(browser.text("#panel-body").await.contains("job-slow"));
-        press_escape(browser).await;
+        browser.press(Key::Escape).await;
         browser
             .wait_until("!document.querySelector('#panel').open", WAIT, "the panel to close")
             .await;
@@ -825,7 +817,7 @@ async fn a_panel_that_did_not_load_says_why_and_can_be_tried_again() {
                 "the timeline of a deleted job",
             )
             .await;
-        press_escape(browser).await;
+        browser.press(Key::Escape).await;
         browser
             .wait_until("!document.querySelector('#panel').open", WAIT, "the panel to close")
             .await;

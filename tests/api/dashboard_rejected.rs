@@ -34,18 +34,6 @@ async fn declare_oversized_body(app: &TestApp, user_agent: &str) {
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
 }
 
-async fn press(browser: &Browser, key: Key) {
-    let active = browser
-        .client
-        .active_element()
-        .await
-        .expect("a focused element");
-    active
-        .send_keys(&key)
-        .await
-        .expect("the key reaches the page");
-}
-
 /// The tab `name` is selected, focused and shown, and the other two are not.
 fn tab_is(name: &str) -> String {
     format!(
@@ -107,7 +95,7 @@ async fn the_rejected_tab_explains_refused_deliveries_newest_first_and_pages() {
 
         // Arrow keys move between all three tabs, wrapping; Home and End go to the ends.
         browser.js("document.querySelector('#tab-inbox').focus()", vec![]).await;
-        press(browser, Key::Left).await;
+        browser.press(Key::Left).await;
         browser.wait_until(&tab_is("rejected"), WAIT, "ArrowLeft from Unread to Rejected").await;
         browser.wait_until("!document.querySelector('#rejected-empty').hidden", WAIT, "the empty state").await;
         let empty = browser.text("#rejected-empty").await;
@@ -121,15 +109,15 @@ async fn the_rejected_tab_explains_refused_deliveries_newest_first_and_pages() {
             .js("return ['#rejected-reasons', '#rejected-more', '#rejected-error'].map(s => document.querySelector(s).hidden)", vec![])
             .await;
         assert_eq!(hidden, json!([true, true, true]), "no tally, paging or error when empty");
-        press(browser, Key::Right).await;
+        browser.press(Key::Right).await;
         browser.wait_until(&tab_is("inbox"), WAIT, "ArrowRight from Rejected wraps to Unread").await;
-        press(browser, Key::Right).await;
+        browser.press(Key::Right).await;
         browser.wait_until(&tab_is("history"), WAIT, "ArrowRight to History").await;
-        press(browser, Key::Right).await;
+        browser.press(Key::Right).await;
         browser.wait_until(&tab_is("rejected"), WAIT, "ArrowRight to Rejected").await;
-        press(browser, Key::Home).await;
+        browser.press(Key::Home).await;
         browser.wait_until(&tab_is("inbox"), WAIT, "Home to Unread").await;
-        press(browser, Key::End).await;
+        browser.press(Key::End).await;
         browser.wait_until(&tab_is("rejected"), WAIT, "End to Rejected").await;
 
         // More refusals than one page: fillers first, then three telling ones.

@@ -169,6 +169,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
     }
 
+    /// Presses `key` on the focused element, as a user at the keyboard would.
+    pub async fn press(&self, key: fantoccini::key::Key) {
+        let active = self
+            .client
+            .active_element()
+            .await
+            .expect("a focused element");
+        active
+            .send_keys(&key)
+            .await
+            .unwrap_or_else(|e| panic!("cannot press {key:?}: {e}"));
+    }
+
     /// No alert/confirm/prompt is open.
     pub async fn assert_no_dialog(&self, when: &str) {
         match self.client.get_alert_text().await {
