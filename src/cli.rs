@@ -164,9 +164,7 @@ async fn purge(args: PurgeArgs) -> Result<(), CliError> {
     let db = Db::connect(&url, &args.database.pool())?;
     let policy = RetentionPolicy::days(args.older_than);
     let cutoff = retention::cutoff(policy.max_age);
-    let deleted =
-        retention::purge_before(&db, cutoff, policy.batch, policy.pause, &Metrics::default())
-            .await?;
+    let deleted = retention::purge_before(&db, cutoff, &policy, &Metrics::default()).await?;
     db.close();
     println!("{url}: deleted {deleted} callbacks received before {cutoff} UTC");
     Ok(())

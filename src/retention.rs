@@ -18,6 +18,9 @@ pub struct RetentionPolicy {
     pub interval: Duration,
     /// Rows per delete statement; a batch holds the write lock only briefly.
     pub batch: i64,
+    /// Most bytes of bodies per delete statement (at least one row): large bodies take
+    /// longer to free.
+    pub batch_bytes: i64,
     /// Pause between batches, so queued ingest writes get the lock in between.
     pub pause: Duration,
 }
@@ -28,28 +31,31 @@ impl RetentionPolicy {
             max_age: TimeDelta::days(i64::from(days)),
             interval: Duration::from_secs(600),
             batch: 500,
+            batch_bytes: 8 * 1024 * 1024,
             pause: Duration::from_millis(50),
         }
     }
 }
 
-/// Deletes every callback received before `cutoff`, batch by batch; returns how many.
+/// Deletes every callback received before `cutoff`, batch by batch (`policy`'s rows, bytes
+/// and pause; its age and interval are not used); returns how many.
 pub async fn purge_before(
     db: &Db,
     cutoff: NaiveDateTime,
-    batch: i64,
-    pause: Duration,
+    policy: &RetentionPolicy,
     metrics: &Metrics,
 ) -> Result<u64, StoreError> {
     let mut total = 0u64;
     loop {
-        let deleted = retention::delete_batch_before(db, cutoff, batch.max(1)).await?;
-        total += deleted as u64;
-        metrics.retention_deleted.inc_by(deleted as u64);
-        if (deleted as i64) < batch.max(1) {
+        let deleted =
+            retention::delete_batch_before(db, cutoff, policy.batch.max(1), policy.batch_bytes)
+                .await?;
+        total += deleted.rows as u64;
+        metrics.retention_deleted.inc_by(deleted.rows as u64);
+        if !deleted.more {
             return Ok(total);
         }
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep(policy.pause).await;
     }
 }
 
@@ -63,7 +69,7 @@ pub fn start(db: Db, policy: RetentionPolicy, metrics: Metrics) -> JoinHandle<()
     tokio::spawn(async move {
         loop {
             let cutoff = cutoff(policy.max_age);
-            match purge_before(&db, cutoff, policy.batch, policy.pause, &metrics).await {
+            match purge_before(&db, cutoff, &policy, &metrics).await {
                 Ok(0) => tracing::debug!("retention: nothing to delete"),
                 Ok(deleted) => tracing::info!(deleted, %cutoff, "retention: old callbacks deleted"),
                 Err(error) => {

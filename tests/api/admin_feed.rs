@@ -146,7 +146,8 @@ on_both_backends! {
         assert_eq!(head["next_cursor"], hookbox::admin::cursor::Cursor::at(posted[2]).encode());
         // Every callback purged: the newest cursor handed out is above them all, and still good.
         let purged = hookbox::retention::purge_before(&app.db, chrono::Utc::now().naive_utc() + chrono::Duration::hours(1),
-                                                      100, std::time::Duration::ZERO, &hookbox::metrics::Metrics::default()).await.unwrap();
+                                                      &hookbox::retention::RetentionPolicy::days(1),
+                                                      &hookbox::metrics::Metrics::default()).await.unwrap();
         assert_eq!(purged, 3);
         let after_purge = app.get_json(&admin, &check_after(posted[2])).await;
         assert_eq!(ids(&after_purge), Vec::<i64>::new());

@@ -7,7 +7,8 @@ use hookbox::metrics::{IpNet, MetricsAccess};
 use hookbox::operations::OpsSettings;
 use hookbox::rejections::RejectionLogLimits;
 use hookbox::retention::RetentionPolicy;
-use hookbox::store::{callbacks, rejections};
+use hookbox::store::{callbacks, rejections, retention};
+use serde_json::json;
 
 on_both_backends! {
     async fn rejected_attempts_are_logged_without_body_or_secret(test_db) {
@@ -145,11 +146,30 @@ on_both_backends! {
         assert!(allowed.text().await.unwrap().contains("hookbox_ingest_requests_total"));
     }
 
+    async fn retention_deletes_large_bodies_a_few_at_a_time(test_db) {
+        // Freeing a body's pages costs in proportion to its size; a batch of 500 large bodies
+        // held SQLite's write lock longer than ingest waits for it.
+        let app = TestApp::spawn(&test_db).await;
+        for i in 0..3 {
+            let body = json!({ "event": "workflow.completed", "job_id": format!("large-{i}"),
+                               "result": { "text": "x".repeat(600 * 1024) } }).to_string();
+            json_with_status(app.post_signed(&body).await, 200).await;
+        }
+        let cutoff = chrono::Utc::now().naive_utc() + chrono::Duration::hours(1);
+        let batch = || retention::delete_batch_before(&app.db, cutoff, 500, 1024 * 1024);
+        assert_eq!(batch().await.unwrap(), retention::Deleted { rows: 1, more: true });
+        assert_eq!(batch().await.unwrap(), retention::Deleted { rows: 1, more: true });
+        assert_eq!(batch().await.unwrap(), retention::Deleted { rows: 1, more: false });
+        assert_eq!(batch().await.unwrap(), retention::Deleted { rows: 0, more: false });
+        assert_eq!(callbacks::count(&app.db).await.unwrap(), 0);
+    }
+
     async fn retention_deletes_old_callbacks_in_batches_while_ingest_goes_on(test_db) {
         let policy = RetentionPolicy {
             max_age: chrono::TimeDelta::seconds(1),
             interval: Duration::from_millis(200),
             batch: 7,
+            batch_bytes: 1024 * 1024,
             pause: Duration::from_millis(1),
         };
         let ops = OpsSettings { retention: Some(policy), ..OpsSettings::default() };
