@@ -91,14 +91,15 @@ async fn sign_in(
     // Postgres refuses in text, never reaches the query); the throttle counts it against the
     // address only, so that it never keeps a key as long as a request body.
     let name = parse_username(&username).ok();
-    let attempt = state
-        .throttle
-        .begin(&ip, name)
-        .map_err(|retry_after_secs| ApiError::TooManyAttempts { retry_after_secs })?;
+    let too_many = |retry_after_secs| ApiError::TooManyAttempts { retry_after_secs };
+    let mut attempt = state.throttle.begin(&ip, name).map_err(too_many)?;
     let user = match name {
         Some(name) => users::find_by_name(&db, name).await?,
         None => None,
     };
+    if user.is_some() {
+        attempt.for_an_account().map_err(too_many)?;
+    }
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = password::verify(Password::presented(password), stored).await?;
     let user = match user {

@@ -29,8 +29,9 @@ impl Default for ThrottleSettings {
 
 /// Past this many tracked keys, expired ones are dropped before a new one is added (at most
 /// once a second, as each drop walks them all); while this many are still live, new keys are
-/// not tracked. The map and the time spent under its lock stay bounded whatever the number
-/// of addresses a client sends from; a username's key is at most 64 characters.
+/// not tracked, except an account's name (`Attempt::for_an_account`): made-up names must not
+/// lift an account's limit. The map and the time spent under its lock stay bounded whatever
+/// the number of addresses a client sends from; a username's key is at most 64 characters.
 const MAX_KEYS: usize = 10_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
@@ -63,7 +64,8 @@ impl Limiter {
         }
     }
 
-    fn fail(&mut self, key: &str, now: Instant) {
+    /// Counts a failure of `key`; false when it was not counted, `MAX_KEYS` keys being live.
+    fn fail(&mut self, key: &str, now: Instant) -> bool {
         if self.failures.len() >= MAX_KEYS && !self.failures.contains_key(key) {
             if self.pruned_at.is_none_or(|at| now >= at + PRUNE_EVERY) {
                 let window = self.window;
@@ -72,9 +74,15 @@ impl Limiter {
                 self.pruned_at = Some(now);
             }
             if self.failures.len() >= MAX_KEYS {
-                return;
+                return false;
             }
         }
+        self.count(key, now);
+        true
+    }
+
+    /// Counts a failure of `key`, however many keys are tracked.
+    fn count(&mut self, key: &str, now: Instant) {
         let entry = self.failures.entry(key.to_owned()).or_insert((0, now));
         if now >= entry.1 + self.window {
             *entry = (0, now);
@@ -141,13 +149,14 @@ impl LoginThrottle {
             return Err(round_up(wait));
         }
         limiters.by_ip.fail(ip, now);
-        if let Some(name) = &username {
-            limiters.by_username.fail(name, now);
-        }
+        let username_counted = username
+            .as_deref()
+            .is_some_and(|name| limiters.by_username.fail(name, now));
         Ok(Attempt {
             throttle: self,
             ip: ip.to_owned(),
             username,
+            username_counted,
             settled: false,
         })
     }
@@ -159,10 +168,32 @@ pub struct Attempt<'a> {
     throttle: &'a LoginThrottle,
     ip: String,
     username: Option<String>,
+    /// False for a name left untracked while `MAX_KEYS` names were live.
+    username_counted: bool,
     settled: bool,
 }
 
 impl Attempt<'_> {
+    /// The name is an account's: counted even past `MAX_KEYS`, or `Err(seconds to wait)` when
+    /// it is locked out by now (attempts under way since `begin` count). Without it, made-up
+    /// names filling the map would leave an account's guesses uncounted.
+    pub fn for_an_account(&mut self) -> Result<(), u64> {
+        let Some(name) = self.username.as_deref() else {
+            return Ok(());
+        };
+        if self.username_counted {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut limiters = self.throttle.limiters();
+        if let Some(wait) = limiters.by_username.locked(name, now) {
+            return Err(round_up(wait));
+        }
+        limiters.by_username.count(name, now);
+        self.username_counted = true;
+        Ok(())
+    }
+
     /// Wrong credentials: the failure stays counted.
     pub fn failed(mut self) {
         self.settled = true;
@@ -174,7 +205,7 @@ impl Attempt<'_> {
         self.settled = true;
         let mut limiters = self.throttle.limiters();
         limiters.by_ip.undo(&self.ip);
-        if let Some(name) = &self.username {
+        if let (Some(name), true) = (&self.username, self.username_counted) {
             limiters.by_username.clear(name);
         }
     }
@@ -185,7 +216,7 @@ impl Drop for Attempt<'_> {
         if !self.settled {
             let mut limiters = self.throttle.limiters();
             limiters.by_ip.undo(&self.ip);
-            if let Some(name) = &self.username {
+            if let (Some(name), true) = (&self.username, self.username_counted) {
                 limiters.by_username.undo(name);
             }
         }
@@ -287,10 +318,10 @@ mod tests {
         let mut limiter = Limiter::new(1, window);
         let start = Instant::now();
         for i in 0..MAX_KEYS {
-            limiter.fail(&format!("old{i}"), start);
+            assert!(limiter.fail(&format!("old{i}"), start));
         }
         let later = start + Duration::from_secs(30);
-        limiter.fail("live", later);
+        assert!(!limiter.fail("live", later));
         assert_eq!(
             limiter.failures.len(),
             MAX_KEYS,
@@ -299,10 +330,41 @@ mod tests {
         assert!(limiter.locked("live", later).is_none());
 
         let expired = start + window;
-        limiter.fail("new", expired + Duration::from_millis(10));
+        assert!(limiter.fail("new", expired + Duration::from_millis(10)));
         assert_eq!(limiter.failures.len(), 1, "the expired keys were dropped");
         assert!(limiter
             .locked("new", expired + Duration::from_millis(10))
             .is_some());
+    }
+
+    #[test]
+    fn made_up_names_filling_the_map_do_not_lift_an_accounts_limit() {
+        let t = throttle();
+        let now = Instant::now();
+        for i in 0..MAX_KEYS {
+            t.limiters().by_username.count(&format!("made-up-{i}"), now);
+        }
+        // Five guesses at once, all let through before any was known to be an account's.
+        let mut at_once: Vec<Attempt<'_>> = (0..5)
+            .map(|i| {
+                t.begin(&format!("10.0.0.{i}"), Some("admin"))
+                    .expect("let through: an untracked name is not locked")
+            })
+            .collect();
+        let answers: Vec<bool> = at_once
+            .iter_mut()
+            .map(|attempt| attempt.for_an_account().is_ok())
+            .collect();
+        assert_eq!(answers, [true, true, true, false, false]);
+        for attempt in at_once {
+            attempt.failed();
+        }
+        assert!(t.begin("10.0.0.9", Some("Admin")).is_err(), "locked out");
+        let other = t.begin("10.0.0.9", Some("someone")).expect("let through");
+        assert!(
+            !other.username_counted,
+            "a name that is no account's stays untracked"
+        );
+        other.failed();
     }
 }
