@@ -49,6 +49,7 @@ pub async fn create(
         Db::Postgres { .. } => " FOR SHARE",
         Db::Sqlite { .. } => "",
     };
+    // SQLite numbers `$N` parameters by their first appearance, so they appear in bind order.
     let insert = format!(
         "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) \
          SELECT $1, id, $2, $3, $4 FROM users \

@@ -56,5 +56,15 @@ export function focusable(root) {
     'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), ' +
       'textarea:not([disabled]), details > summary:first-of-type, [tabindex]:not([tabindex="-1"])',
   );
-  return [...candidates].filter((el) => el.offsetParent !== null || el === document.activeElement);
+  return [...candidates].filter(
+    (el) => (el.offsetParent !== null && !inClosedDetails(el)) || el === document.activeElement,
+  );
+}
+
+/** True inside a closed `<details>` (its own summary excepted): browsers keep that content laid
+ * out but hidden (`content-visibility`), so it has an `offsetParent` and Tab never reaches it. */
+function inClosedDetails(el) {
+  const ownDetails = el.matches('details > summary:first-of-type') ? el.parentElement : null;
+  const from = ownDetails ? ownDetails.parentElement : el.parentElement;
+  return Boolean(from?.closest('details:not([open])'));
 }

@@ -840,3 +840,40 @@ async fn a_panel_that_did_not_load_says_why_and_can_be_tried_again() {
     .await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tab_wraps_inside_the_panel_after_the_json_tree_was_expanded_and_collapsed() {
+    let (app, _db) = sqlite_app(POLL).await;
+    let Some(browser) = Browser::start("tree_focus_wrap", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            let nested = json!({ "event": "workflow.completed", "job_id": "job-tree", "status": "completed",
+                                 "zz_last": { "inner": { "deep": [1, 2] } } });
+            send(&app, nested).await;
+            login(&browser).await;
+            browser.wait_until("document.querySelectorAll('#inbox-list li').length === 1", WAIT, "the unread callback").await;
+            browser.click("#inbox-list .card-view").await;
+            browser.wait_until("document.querySelector('#panel[open] .json-tree')", WAIT, "the detail").await;
+            browser.click_button_with_text("Expand all").await;
+            browser.click_button_with_text("Collapse all").await;
+            // The nodes inside a collapsed one stay laid out, hidden: Tab on the last node a user
+            // can see must wrap to the panel's first control, not leave the panel.
+            browser
+                .js(
+                    "const shown = [...document.querySelectorAll('#panel .json-tree summary')]
+                         .filter(s => !s.parentElement.parentElement.closest('details:not([open])'));
+                     shown[shown.length - 1].focus();
+                     return shown[shown.length - 1].textContent",
+                    vec![],
+                )
+                .await;
+            browser.press(Key::Tab).await;
+            browser
+                .wait_until("document.activeElement?.id === 'panel-close'", WAIT, "Tab wrapped to Close")
+                .await;
+        })
+        .await;
+    browser.close().await;
+}
