@@ -79,7 +79,7 @@ function card(item) {
     ),
     item.error_message ? h('p', { className: 'card-error', text: item.error_message }) : null,
     h('div', { className: 'card-actions' }, h('button', {
-      className: 'btn btn-small card-view', attrs: { type: 'button' }, text: 'View details',
+      className: 'btn btn-small card-view', attrs: { type: 'button', 'data-focus-list': 'inbox' }, text: 'View details',
       on: { click: () => openDetail(item.id) },
     })),
   );

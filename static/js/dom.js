@@ -7,7 +7,7 @@ const SAFE_ATTRIBUTES = new Set([
   'autocomplete', 'colspan', 'scope', 'hidden', 'disabled', 'lang', 'spellcheck',
   'aria-label', 'aria-live', 'aria-expanded', 'aria-controls', 'aria-selected',
   'aria-current', 'aria-hidden', 'aria-modal', 'aria-labelledby', 'aria-describedby',
-  'aria-busy', 'aria-pressed',
+  'aria-busy', 'aria-pressed', 'data-focus-list',
 ]);
 
 /**

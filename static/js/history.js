@@ -77,7 +77,7 @@ function row(item) {
     h('td', { className: 'col-unread' }, unread ? h('span', { className: 'unread-dot', attrs: { title: 'Unread' } }, h('span', { className: 'visually-hidden', text: 'Unread' })) : null),
     h('td', { className: 'nowrap', attrs: { title: dateTime(item.received_at) }, text: age(item.received_at) }),
     h('td', {}, statusPill(item)),
-    h('td', {}, h('button', { className: 'btn btn-link row-open', attrs: { type: 'button' }, text: text(item.event), on: { click: open } })),
+    h('td', {}, h('button', { className: 'btn btn-link row-open', attrs: { type: 'button', 'data-focus-list': 'history' }, text: text(item.event), on: { click: open } })),
     h('td', { className: 'cell-workflow', text: text(item.workflow_name) }),
     h('td', {}, h('button', { className: 'btn btn-link mono row-job', attrs: { type: 'button', title: 'Job timeline' }, text: text(item.callback_id), on: { click: () => openTimeline(item.callback_id) } })),
     h('td', { className: 'col-error cell-error', text: item.error_message ?? '' }),

@@ -7,6 +7,10 @@ import { $, focusable, replace } from './dom.js';
 const desktop = window.matchMedia('(min-width: 800px)');
 const stack = []; // [{title, render}]
 let returnFocus = null;
+// Where `returnFocus` stood among the elements of its list (`data-focus-list`): a list redrawn
+// while the panel was open (the Unread list drops the callback just viewed) has replaced it, and
+// focus then goes to the element now at that place.
+let returnPlace = null;
 let generation = 0; // a slow render for a view that is gone must not paint over the new one
 
 function dialog() {
@@ -38,6 +42,7 @@ export async function showView(title, renderFn, { replaceAll = true } = {}) {
   const el = dialog();
   if (!el.open) {
     returnFocus = document.activeElement;
+    returnPlace = placeIn(returnFocus);
     el.showModal();
   }
   if (replaceAll) stack.length = 0;
@@ -74,9 +79,25 @@ function onClosed() {
   stack.length = 0;
   generation += 1;
   replace($('#panel-body'));
-  const target = returnFocus && returnFocus.isConnected ? returnFocus : $('#main');
+  const target = returnFocus && returnFocus.isConnected ? returnFocus : elementAt(returnPlace) ?? $('#main');
   returnFocus = null;
+  returnPlace = null;
   target.focus();
+}
+
+function listOf(name) {
+  return [...document.querySelectorAll(`[data-focus-list="${name}"]`)];
+}
+
+function placeIn(el) {
+  const name = el?.dataset?.focusList;
+  return name ? { name, index: listOf(name).indexOf(el) } : null;
+}
+
+function elementAt(place) {
+  if (!place) return null;
+  const items = listOf(place.name);
+  return items[Math.min(place.index, items.length - 1)] ?? null;
 }
 
 function trapFocus(event) {

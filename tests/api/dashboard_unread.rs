@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use fantoccini::key::Key;
 use serde_json::json;
 
 use crate::dashboard_browser::{
@@ -165,6 +166,66 @@ async fn mark_all_read_on_history_marks_what_history_showed_not_the_hidden_unrea
             let check = api_get(&app, &browser, "/api/admin/llm-callbacks/check").await;
             assert_eq!(check["unviewed_count"], 1, "{check}");
             assert_eq!(check["items"][0]["callback_id"], "job-newest", "{check}");
+        })
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_callback_opened_from_the_unread_list_focuses_the_card_now_in_its_place() {
+    let (app, _db) = sqlite_app(NO_SECOND_POLL).await;
+    let Some(browser) = Browser::start("unread_focus_back", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            for job in ["job-a", "job-b", "job-c"] {
+                send(
+                    &app,
+                    callback(job, "workflow.completed", "summarize", "completed", None),
+                )
+                .await;
+            }
+            login(&browser).await;
+            browser
+                .wait_until(
+                    "document.querySelectorAll('#inbox-list li').length === 3",
+                    WAIT,
+                    "three cards",
+                )
+                .await;
+            // Newest first: job-c, job-b, job-a. Open job-b's from the keyboard.
+            browser
+                .js(
+                    "document.querySelectorAll('#inbox-list .card-view')[1].focus()",
+                    vec![],
+                )
+                .await;
+            browser.press(Key::Enter).await;
+            browser
+                .wait_until(
+                    "document.querySelector('#panel[open] .json-tree')",
+                    WAIT,
+                    "the detail",
+                )
+                .await;
+            // Viewed, job-b's card leaves the list, redrawn behind the panel.
+            browser
+                .wait_until(
+                    "document.querySelectorAll('#inbox-list li').length === 2",
+                    WAIT,
+                    "the list without job-b",
+                )
+                .await;
+            browser.press(Key::Escape).await;
+            browser
+                .wait_until(
+                    "document.activeElement?.classList.contains('card-view') \
+                     && document.activeElement.closest('li').textContent.includes('job-a')",
+                    WAIT,
+                    "focus on the card now second, job-a's",
+                )
+                .await;
         })
         .await;
     browser.close().await;
