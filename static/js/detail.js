@@ -139,7 +139,12 @@ export function openDetail(id, { replaceAll = true } = {}) {
     }
     if (!isCurrent()) return;
     const viewedEl = build(root, item);
-    if (item.viewed_at) return;
+    if (item.viewed_at) {
+      // Viewed already, in another tab or by "Mark all read" there: a row or card loaded before
+      // still shows it unread.
+      hooks.onViewed(id);
+      return;
+    }
     api.markViewed(id).then(
       (result) => {
         viewedEl.textContent = dateTime(result?.viewed_at ?? new Date().toISOString());

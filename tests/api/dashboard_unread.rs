@@ -232,6 +232,67 @@ async fn closing_a_callback_opened_from_the_unread_list_focuses_the_card_now_in_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_callback_viewed_elsewhere_clears_its_unread_row() {
+    let (app, _db) = sqlite_app(NO_SECOND_POLL).await;
+    let Some(browser) = Browser::start("viewed_elsewhere", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            let id = send(
+                &app,
+                callback(
+                    "job-elsewhere",
+                    "workflow.completed",
+                    "summarize",
+                    "completed",
+                    None,
+                ),
+            )
+            .await;
+            login_at(&browser, "/login?next=/?tab=history").await;
+            browser
+                .wait_until(
+                    "document.querySelectorAll('#history-rows .row-unread').length === 1",
+                    WAIT,
+                    "the unread row",
+                )
+                .await;
+            // Viewed in another tab of the same user.
+            let cookie = browser
+                .client
+                .get_named_cookie("hookbox_session")
+                .await
+                .expect("a session cookie");
+            let viewed = app
+                .client
+                .post(app.url(&format!("/api/admin/llm-callbacks/{id}/view")))
+                .header("cookie", format!("hookbox_session={}", cookie.value()))
+                .send()
+                .await
+                .expect("request reaches the server");
+            assert_eq!(viewed.status(), 200);
+            browser.click("#history-rows .row-open").await;
+            browser
+                .wait_until(
+                    "document.querySelector('#panel[open] .json-tree')",
+                    WAIT,
+                    "the detail",
+                )
+                .await;
+            browser
+                .wait_until(
+                    "document.querySelectorAll('#history-rows .row-unread').length === 0",
+                    WAIT,
+                    "the row read",
+                )
+                .await;
+        })
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_whose_later_page_fails_still_announces_the_pages_before() {
     let (app, _db) = sqlite_app(NO_SECOND_POLL).await;
     let Some(browser) = Browser::start("poll_later_page_fails", &app.address).await else {
