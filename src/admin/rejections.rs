@@ -5,7 +5,7 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::cursor::Cursor;
+use super::cursor::RejectionCursor;
 use super::page_limit;
 use crate::auth::error::detached;
 use crate::auth::handlers::ErrorBody;
@@ -70,17 +70,16 @@ pub async fn rejections(
     db: web::Data<Db>,
 ) -> Result<web::Json<RejectionsResponse>, ApiError> {
     let query = query.take()?;
-    let before = Cursor::decode_optional(query.before.as_deref())?;
+    let before = RejectionCursor::decode_optional(query.before.as_deref())?;
     let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let mut rows =
-        detached(
-            async move { Ok(rejections::page(&db, before.map(Cursor::id), limit + 1).await?) },
-        )
-        .await?;
+    let mut rows = detached(async move {
+        Ok(rejections::page(&db, before.map(RejectionCursor::id), limit + 1).await?)
+    })
+    .await?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = match (has_more, rows.last()) {
-        (true, Some(last)) => Some(Cursor::at(last.id).encode()),
+        (true, Some(last)) => Some(RejectionCursor::at(last.id).encode()),
         _ => None,
     };
     Ok(web::Json(RejectionsResponse {
@@ -94,7 +93,7 @@ impl From<Rejection> for RejectionItem {
     fn from(row: Rejection) -> Self {
         RejectionItem {
             id: row.id,
-            cursor: Cursor::at(row.id).encode(),
+            cursor: RejectionCursor::at(row.id).encode(),
             rejected_at: api_time(row.rejected_at),
             explanation: explain(&row.reason).to_owned(),
             reason: row.reason,

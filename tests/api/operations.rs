@@ -70,6 +70,18 @@ on_both_backends! {
         assert_eq!(ids, listed, "every row once, newest first");
         let bad = app.get_as(&admin, "/api/admin/rejections?before=nope").await;
         assert_eq!(json_with_status(bad, 400).await["error"], "invalid_cursor");
+        // Rejection ids are not callback ids: a cursor of one list is refused by the others.
+        let callbacks_cursor = hookbox::admin::cursor::Cursor::at(4).encode();
+        let crossed = [
+            format!("/api/admin/rejections?before={callbacks_cursor}"),
+            format!("/api/admin/llm-callbacks?before={cursor}"),
+            format!("/api/admin/llm-callbacks/check?after={cursor}"),
+        ];
+        for path in crossed {
+            assert_eq!(json_with_status(app.get_as(&admin, &path).await, 400).await["error"], "invalid_cursor", "{path}");
+        }
+        let view_all = app.post_as(&admin, "/api/admin/llm-callbacks/view-all", serde_json::json!({ "up_to": cursor })).await;
+        assert_eq!(json_with_status(view_all, 400).await["error"], "invalid_cursor");
     }
 
     async fn the_rejection_log_is_capped_in_rows_and_in_rate(test_db) {
