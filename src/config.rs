@@ -129,7 +129,7 @@ pub enum TokenCommand {
     /// Create a token for a user and print it (once; only its hash is stored).
     Create {
         user: String,
-        /// A name to recognise (and revoke) the token by.
+        /// A name to recognise (and revoke) the token by: 1-64 characters, not only digits.
         #[arg(long, default_value = "cli")]
         name: String,
         #[command(flatten)]

@@ -18,6 +18,8 @@ pub enum AccountError {
     UnknownUser(String),
     #[error("invalid username: {0}")]
     InvalidUsername(String),
+    #[error("invalid token name {0:?}: use 1-64 characters, not only digits (`token revoke` takes an id or a name)")]
+    InvalidTokenName(String),
     #[error("{0}")]
     Api(#[from] ApiError),
     #[error(transparent)]
@@ -89,12 +91,26 @@ pub async fn disable_user(db: &Db, username: &str) -> Result<(), AccountError> {
     }
 }
 
+/// A token's name: 1–64 characters without control characters, and not only digits, which
+/// `token revoke` would read as an id.
+fn parse_token_name(raw: &str) -> Result<&str, AccountError> {
+    let valid = (1..=64).contains(&raw.chars().count())
+        && !raw.chars().any(char::is_control)
+        && !raw.bytes().all(|b| b.is_ascii_digit());
+    if valid {
+        Ok(raw)
+    } else {
+        Err(AccountError::InvalidTokenName(raw.to_owned()))
+    }
+}
+
 /// Creates an API token for `username`; the token is returned once and stored only hashed.
 pub async fn create_token(
     db: &Db,
     username: &str,
     name: &str,
 ) -> Result<(i64, Token), AccountError> {
+    let name = parse_token_name(name)?;
     let user = users::find_by_name(db, username)
         .await?
         .ok_or_else(|| AccountError::UnknownUser(username.to_owned()))?;

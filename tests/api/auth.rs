@@ -328,6 +328,17 @@ on_both_backends! {
         assert_refused(app.get_as(&bearer, "/api/auth/me").await, 401, "unauthenticated", "revoked by id").await;
     }
 
+    async fn a_token_name_that_would_read_as_an_id_is_refused(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        app.add_user("script", "script-password", true).await;
+        for bad in ["", "7", "007", "a\nb", &"x".repeat(65)] {
+            let refused = accounts::create_token(&app.db, "script", bad).await;
+            assert!(matches!(refused, Err(accounts::AccountError::InvalidTokenName(_))), "{bad:?}");
+        }
+        let (id, _) = accounts::create_token(&app.db, "script", "ci-7").await.unwrap();
+        assert_eq!(accounts::revoke_token(&app.db, &id.to_string(), None).await.unwrap(), Revoked::Tokens(1));
+    }
+
     async fn a_token_name_several_users_share_revokes_nothing_without_the_user(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let mut bearers = Vec::new();
