@@ -11,6 +11,7 @@ use crate::dashboard_browser::{
     api_get, callback, login, login_at, send, sqlite_app, wait_poller_ready, POLL, WAIT,
 };
 use crate::helpers::browser::Browser;
+use crate::helpers::TestApp;
 
 /// Long enough that no poll but the first runs during a test.
 const NO_SECOND_POLL: Duration = Duration::from_secs(600);
@@ -31,6 +32,13 @@ const FAIL_NEXT_UNREAD_LOAD: &str = "
         };
         return true;
     });";
+
+/// The server holds exactly one callback unread for the browser's user: `job`'s.
+async fn assert_only_unread(app: &TestApp, browser: &Browser, job: &str) {
+    let check = api_get(app, browser, "/api/admin/llm-callbacks/check").await;
+    assert_eq!(check["unviewed_count"], 1, "{check}");
+    assert_eq!(check["items"][0]["callback_id"], job, "{check}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_in_returns_only_to_a_path_on_this_site() {
@@ -119,9 +127,7 @@ async fn mark_all_read_marks_what_was_announced_not_what_arrived_since() {
                     "the list after marking",
                 )
                 .await;
-            let check = api_get(&app, &browser, "/api/admin/llm-callbacks/check").await;
-            assert_eq!(check["unviewed_count"], 1, "{check}");
-            assert_eq!(check["items"][0]["callback_id"], "job-unseen", "{check}");
+            assert_only_unread(&app, &browser, "job-unseen").await;
         })
         .await;
     browser.close().await;
@@ -163,9 +169,7 @@ async fn mark_all_read_on_history_marks_what_history_showed_not_the_hidden_unrea
                     "the Unread list after marking",
                 )
                 .await;
-            let check = api_get(&app, &browser, "/api/admin/llm-callbacks/check").await;
-            assert_eq!(check["unviewed_count"], 1, "{check}");
-            assert_eq!(check["items"][0]["callback_id"], "job-newest", "{check}");
+            assert_only_unread(&app, &browser, "job-newest").await;
         })
         .await;
     browser.close().await;
