@@ -168,9 +168,8 @@ async function showTab(tab) {
   }
   if (tab === 'inbox') noteShown(inboxItems);
   if (tab === 'history') {
-    const filters = filtersFromUrl();
-    await loadFacets(filters);
-    await loadHistory(filters);
+    await loadFacets();
+    await loadHistory(filtersFromUrl());
   } else if (tab === 'rejected') {
     await loadRejected();
   }

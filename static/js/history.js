@@ -52,19 +52,23 @@ function fillSelect(select, values, current) {
   select.value = current ?? '';
 }
 
-/** Fills the menus from the facets endpoint and sets the form to `filters`. */
-export async function loadFacets(filters) {
+/** Fills the menus from the facets endpoint and sets the form to the URL's filters. */
+export async function loadFacets() {
   let facets = {};
   try {
     facets = await api.facets();
   } catch (error) {
     hooks.onError(error);
   }
+  // Read once the menus have arrived: the search box is usable meanwhile, and what was typed
+  // there is in the URL by now (or still being typed, and left as it is).
+  const filters = filtersFromUrl();
   const form = $('#filters');
   for (const [name, key] of Object.entries(FACET_FOR)) {
     fillSelect(form.elements.namedItem(name), facets[key], filters[name]);
   }
-  form.elements.namedItem('q').value = filters.q ?? '';
+  const q = form.elements.namedItem('q');
+  if (document.activeElement !== q) q.value = filters.q ?? '';
   return facets;
 }
 

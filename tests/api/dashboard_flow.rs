@@ -877,3 +877,50 @@ async fn tab_wraps_inside_the_panel_after_the_json_tree_was_expanded_and_collaps
         .await;
     browser.close().await;
 }
+
+/// JS: makes the page's facets request answer 1.5 s late; `window.facetsDone` says when it has.
+const SLOW_FACETS: &str = "
+    return import('/static/js/api.js').then(({ api }) => {
+        const real = api.facets;
+        window.facetsDone = false;
+        api.facets = (...args) => new Promise((resolve) => setTimeout(resolve, 1500))
+            .then(() => real(...args))
+            .finally(() => { window.facetsDone = true; });
+        return true;
+    });";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_typed_while_the_filter_menus_load_is_kept() {
+    let (app, _db) = sqlite_app(POLL).await;
+    let Some(browser) = Browser::start("search_before_facets", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            for job in ["job-typed-a", "job-typed-b"] {
+                send(
+                    &app,
+                    callback(job, "workflow.completed", "summarize", "completed", None),
+                )
+                .await;
+            }
+            login(&browser).await;
+            browser.js(SLOW_FACETS, vec![]).await;
+            browser.click("#tab-history").await;
+            browser.type_into("input[name=q]", "job-typed-b").await;
+            browser
+                .wait_until(
+                    &format!(
+                        "window.facetsDone && {HISTORY_SETTLED} && {HISTORY_ROWS} === 1 \
+                         && document.querySelector('input[name=q]').value === 'job-typed-b' \
+                         && location.search.includes('q=job-typed-b')"
+                    ),
+                    WAIT,
+                    "the typed search kept once the menus arrived",
+                )
+                .await;
+            assert!(browser.text("#history-rows").await.contains("job-typed-b"));
+        })
+        .await;
+    browser.close().await;
+}
