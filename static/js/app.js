@@ -38,10 +38,12 @@ function showFatal(message) {
   el.hidden = !message;
 }
 
-function reportError(error) {
+/** Says what failed; `retried` is false for what the user did, which nothing does again. */
+function reportError(error, { retried = true } = {}) {
   if (error?.status === 401) return;
   if (error?.status === 403) showFatal('This account is not an administrator, so it cannot see callbacks.');
-  else showFatal(`Something went wrong talking to the server (${error?.code ?? 'error'}). It will be retried.`);
+  else if (retried) showFatal(`Something went wrong talking to the server (${error?.code ?? 'error'}). It will be retried.`);
+  else showFatal(`Something went wrong talking to the server (${error?.code ?? 'error'}). Nothing was changed; try again.`);
 }
 
 function setCount(count, capped) {
@@ -129,16 +131,17 @@ function noteShown(items) {
 }
 
 async function markAllRead() {
+  // Up to the newest callback shown, not the newest stored: one that arrived since the last
+  // poll or load has been neither toasted nor listed, and must not be marked read unseen.
+  const cursor = newestShown?.cursor;
   try {
-    // Up to the newest callback shown, not the newest stored: one that arrived since the last
-    // poll or load has been neither toasted nor listed, and must not be marked read unseen.
-    const cursor = newestShown?.cursor;
     if (cursor) await api.markAllViewed(cursor);
-    markAllRowsViewed();
-    await refreshInbox();
   } catch (error) {
-    reportError(error);
+    reportError(error, { retried: false });
+    return;
   }
+  markAllRowsViewed();
+  await refreshInbox();
 }
 
 // ---- Tabs and URL -----------------------------------------------------------------------

@@ -133,6 +133,71 @@ async fn mark_all_read_marks_what_was_announced_not_what_arrived_since() {
     browser.close().await;
 }
 
+/// JS: makes the page's next "mark all read" fail as a 503 would.
+const FAIL_MARK_ALL: &str = "
+    return import('/static/js/api.js').then(({ api, ApiError }) => {
+        api.markAllViewed = () => Promise.reject(new ApiError(503, 'storage_unavailable', null));
+        return true;
+    });";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mark_all_read_that_failed_says_to_try_again_and_marks_nothing() {
+    let (app, _db) = sqlite_app(NO_SECOND_POLL).await;
+    let Some(browser) = Browser::start("mark_all_failed", &app.address).await else {
+        return;
+    };
+    browser
+        .check(async {
+            send(
+                &app,
+                callback(
+                    "job-kept",
+                    "workflow.completed",
+                    "summarize",
+                    "completed",
+                    None,
+                ),
+            )
+            .await;
+            login(&browser).await;
+            wait_poller_ready(&browser).await;
+            browser
+                .wait_until(
+                    "document.querySelectorAll('#inbox-list li').length === 1",
+                    WAIT,
+                    "the unread callback",
+                )
+                .await;
+            browser.js(FAIL_MARK_ALL, vec![]).await;
+            browser.click("#inbox-mark-all").await;
+            // Nothing repeats what the user did: the banner must not promise a retry.
+            browser
+                .wait_until(
+                    "document.querySelector('#fatal').textContent.includes('try again')",
+                    WAIT,
+                    "the banner",
+                )
+                .await;
+            let banner = browser.text("#fatal").await;
+            assert!(
+                banner.contains("storage_unavailable") && !banner.contains("retried"),
+                "{banner}"
+            );
+            assert_eq!(
+                browser
+                    .js(
+                        "return document.querySelectorAll('#inbox-list li').length",
+                        vec![]
+                    )
+                    .await,
+                json!(1)
+            );
+            assert_only_unread(&app, &browser, "job-kept").await;
+        })
+        .await;
+    browser.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mark_all_read_on_history_marks_what_history_showed_not_the_hidden_unread_list() {
     let (app, _db) = sqlite_app(NO_SECOND_POLL).await;
