@@ -120,6 +120,26 @@ pub async fn send(app: &TestApp, body: Value) -> i64 {
     json["id"].as_i64().expect("numeric id")
 }
 
+/// Posts a completed callback of `job` (workflow `summarize`); returns its id.
+pub async fn send_completed(app: &TestApp, job: &str) -> i64 {
+    send(
+        app,
+        callback(job, "workflow.completed", "summarize", "completed", None),
+    )
+    .await
+}
+
+/// Waits until the Unread list shows `cards` callbacks.
+pub async fn wait_for_cards(browser: &Browser, cards: usize) {
+    browser
+        .wait_until(
+            &format!("document.querySelectorAll('#inbox-list li').length === {cards}"),
+            WAIT,
+            &format!("{cards} unread cards"),
+        )
+        .await;
+}
+
 /// A callback body of job `job`, with a small nested result.
 pub fn callback(
     job: &str,

@@ -11,7 +11,8 @@ use hookbox::dashboard::DashboardSettings;
 use serde_json::json;
 
 use crate::dashboard_browser::{
-    api_get, callback, login, send, sqlite_app, wait_poller_ready, POLL, WAIT,
+    api_get, callback, login, send, send_completed, sqlite_app, wait_for_cards, wait_poller_ready,
+    POLL, WAIT,
 };
 use crate::helpers::browser::Browser;
 use crate::helpers::proxy::ChaosProxy;
@@ -208,17 +209,7 @@ async fn a_new_callback_toasts_opens_in_detail_and_is_then_viewed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_filters_narrow_the_table_and_live_in_the_url() {
     let (app, _db) = sqlite_app(POLL).await;
-    send(
-        &app,
-        callback(
-            "job-h1",
-            "workflow.completed",
-            "summarize",
-            "completed",
-            None,
-        ),
-    )
-    .await;
+    send_completed(&app, "job-h1").await;
     send(
         &app,
         callback(
@@ -292,7 +283,7 @@ async fn history_filters_narrow_the_table_and_live_in_the_url() {
             browser.wait_until("document.querySelectorAll('.row-unread').length === 0", WAIT, "the row marked read").await;
 
             // The job timeline warns about conflicting outcomes.
-            send(&app, callback("job-h3", "workflow.completed", "summarize", "completed", None)).await;
+            send_completed(&app, "job-h3").await;
             browser.click("#history-rows .row-job").await;
             browser.wait_until("document.querySelectorAll('.timeline-step').length === 2", WAIT, "the timeline").await;
             assert!(browser.text(".timeline-conflict").await.contains("Conflicting outcomes"));
@@ -496,17 +487,7 @@ async fn an_unanswered_history_request_ends_in_an_error_and_the_view_loads_again
         ..AppOptions::default()
     })
     .await;
-    send(
-        &app,
-        callback(
-            "job-t1",
-            "workflow.completed",
-            "summarize",
-            "completed",
-            None,
-        ),
-    )
-    .await;
+    send_completed(&app, "job-t1").await;
     let proxy = ChaosProxy::start(app.port()).await;
     let through_proxy = format!("http://127.0.0.1:{}", proxy.port);
     let Some(browser) = Browser::start("unanswered_history", &through_proxy).await else {
@@ -583,17 +564,7 @@ async fn two_tabs_share_the_cursor_and_do_not_toast_the_same_callback_again() {
                 )
                 .await;
 
-            send(
-                &app,
-                callback(
-                    "job-tabs",
-                    "workflow.completed",
-                    "summarize",
-                    "completed",
-                    None,
-                ),
-            )
-            .await;
+            send_completed(&app, "job-tabs").await;
             let count = "document.querySelectorAll('.toast').length";
             let mut toasts = Vec::new();
             // Several poll intervals: each tab polls a few times with the shared cursor.
@@ -754,11 +725,7 @@ async fn a_panel_that_did_not_load_says_why_and_can_be_tried_again() {
     };
     // Newest first in the history: job-slow's row, then job-gone's.
     for job in ["job-gone", "job-slow"] {
-        send(
-            &app,
-            callback(job, "workflow.completed", "summarize", "completed", None),
-        )
-        .await;
+        send_completed(&app, job).await;
     }
     let Some(browser) = Browser::start("panel_load_error", &app.address).await else {
         return;
@@ -853,7 +820,7 @@ async fn tab_wraps_inside_the_panel_after_the_json_tree_was_expanded_and_collaps
                                  "zz_last": { "inner": { "deep": [1, 2] } } });
             send(&app, nested).await;
             login(&browser).await;
-            browser.wait_until("document.querySelectorAll('#inbox-list li').length === 1", WAIT, "the unread callback").await;
+            wait_for_cards(&browser, 1).await;
             browser.click("#inbox-list .card-view").await;
             browser.wait_until("document.querySelector('#panel[open] .json-tree')", WAIT, "the detail").await;
             browser.click_button_with_text("Expand all").await;
@@ -898,11 +865,7 @@ async fn a_search_typed_while_the_filter_menus_load_is_kept() {
     browser
         .check(async {
             for job in ["job-typed-a", "job-typed-b"] {
-                send(
-                    &app,
-                    callback(job, "workflow.completed", "summarize", "completed", None),
-                )
-                .await;
+                send_completed(&app, job).await;
             }
             login(&browser).await;
             browser.js(SLOW_FACETS, vec![]).await;

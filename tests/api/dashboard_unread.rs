@@ -8,7 +8,8 @@ use fantoccini::key::Key;
 use serde_json::json;
 
 use crate::dashboard_browser::{
-    api_get, callback, login, login_at, send, sqlite_app, wait_poller_ready, POLL, WAIT,
+    api_get, callback, login, login_at, send, send_completed, sqlite_app, wait_for_cards,
+    wait_poller_ready, POLL, WAIT,
 };
 use crate::helpers::browser::Browser;
 use crate::helpers::TestApp;
@@ -87,38 +88,12 @@ async fn mark_all_read_marks_what_was_announced_not_what_arrived_since() {
     };
     browser
         .check(async {
-            send(
-                &app,
-                callback(
-                    "job-listed",
-                    "workflow.completed",
-                    "summarize",
-                    "completed",
-                    None,
-                ),
-            )
-            .await;
+            send_completed(&app, "job-listed").await;
             login(&browser).await;
             wait_poller_ready(&browser).await;
-            browser
-                .wait_until(
-                    "document.querySelectorAll('#inbox-list li').length === 1",
-                    WAIT,
-                    "the unread callback",
-                )
-                .await;
+            wait_for_cards(&browser, 1).await;
             // Stored after the last poll: neither toasted nor listed yet.
-            send(
-                &app,
-                callback(
-                    "job-unseen",
-                    "workflow.completed",
-                    "summarize",
-                    "completed",
-                    None,
-                ),
-            )
-            .await;
+            send_completed(&app, "job-unseen").await;
             browser.click("#inbox-mark-all").await;
             browser
                 .wait_until(
@@ -148,26 +123,10 @@ async fn a_mark_all_read_that_failed_says_to_try_again_and_marks_nothing() {
     };
     browser
         .check(async {
-            send(
-                &app,
-                callback(
-                    "job-kept",
-                    "workflow.completed",
-                    "summarize",
-                    "completed",
-                    None,
-                ),
-            )
-            .await;
+            send_completed(&app, "job-kept").await;
             login(&browser).await;
             wait_poller_ready(&browser).await;
-            browser
-                .wait_until(
-                    "document.querySelectorAll('#inbox-list li').length === 1",
-                    WAIT,
-                    "the unread callback",
-                )
-                .await;
+            wait_for_cards(&browser, 1).await;
             browser.js(FAIL_MARK_ALL, vec![]).await;
             browser.click("#inbox-mark-all").await;
             // Nothing repeats what the user did: the banner must not promise a retry.
@@ -227,13 +186,7 @@ async fn mark_all_read_on_history_marks_what_history_showed_not_the_hidden_unrea
                 )
                 .await;
             browser.click("#history-mark-all").await;
-            browser
-                .wait_until(
-                    "document.querySelectorAll('#inbox-list li').length === 1",
-                    WAIT,
-                    "the Unread list after marking",
-                )
-                .await;
+            wait_for_cards(&browser, 1).await;
             assert_only_unread(&app, &browser, "job-newest").await;
         })
         .await;
@@ -249,20 +202,10 @@ async fn closing_a_callback_opened_from_the_unread_list_focuses_the_card_now_in_
     browser
         .check(async {
             for job in ["job-a", "job-b", "job-c"] {
-                send(
-                    &app,
-                    callback(job, "workflow.completed", "summarize", "completed", None),
-                )
-                .await;
+                send_completed(&app, job).await;
             }
             login(&browser).await;
-            browser
-                .wait_until(
-                    "document.querySelectorAll('#inbox-list li').length === 3",
-                    WAIT,
-                    "three cards",
-                )
-                .await;
+            wait_for_cards(&browser, 3).await;
             // Newest first: job-c, job-b, job-a. Open job-b's from the keyboard.
             browser
                 .js(
@@ -279,13 +222,7 @@ async fn closing_a_callback_opened_from_the_unread_list_focuses_the_card_now_in_
                 )
                 .await;
             // Viewed, job-b's card leaves the list, redrawn behind the panel.
-            browser
-                .wait_until(
-                    "document.querySelectorAll('#inbox-list li').length === 2",
-                    WAIT,
-                    "the list without job-b",
-                )
-                .await;
+            wait_for_cards(&browser, 2).await;
             browser.press(Key::Escape).await;
             browser
                 .wait_until(
@@ -308,17 +245,7 @@ async fn opening_a_callback_viewed_elsewhere_clears_its_unread_row() {
     };
     browser
         .check(async {
-            let id = send(
-                &app,
-                callback(
-                    "job-elsewhere",
-                    "workflow.completed",
-                    "summarize",
-                    "completed",
-                    None,
-                ),
-            )
-            .await;
+            let id = send_completed(&app, "job-elsewhere").await;
             login_at(&browser, "/login?next=/?tab=history").await;
             browser
                 .wait_until(
@@ -421,7 +348,7 @@ async fn an_unread_list_that_failed_to_load_loads_again_at_the_next_poll() {
             // The next load of the Unread list (a check without a cursor) fails once.
             let stubbed = browser.js(FAIL_NEXT_UNREAD_LOAD, vec![]).await;
             assert_eq!(stubbed, json!(true));
-            send(&app, callback("job-after-failure", "workflow.completed", "summarize", "completed", None)).await;
+            send_completed(&app, "job-after-failure").await;
             browser.wait_until("window.checkFailed", WAIT, "the failed load").await;
             browser
                 .wait_until(
