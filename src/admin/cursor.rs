@@ -3,22 +3,47 @@
 //! (one of the other list is refused, not read as a position in this one) and leaves room to
 //! change what is inside.
 
+use std::marker::PhantomData;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::auth::ApiError;
 
-const PREFIX: &str = "v1:";
-const REJECTIONS_PREFIX: &str = "r1:";
 /// Longer input cannot be a cursor of ours; refused before decoding.
 const MAX_LEN: usize = 64;
 
+/// The list a cursor is a position in, by its prefix.
+pub trait List {
+    const PREFIX: &'static str;
+}
+
+/// The callbacks' lists: check, history, view-all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Cursor(i64);
+pub struct Callbacks;
 
-impl Cursor {
-    pub fn at(id: i64) -> Cursor {
-        Cursor(id.max(0))
+impl List for Callbacks {
+    const PREFIX: &'static str = "v1:";
+}
+
+/// The rejection log, whose ids are not callbacks'.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rejections;
+
+impl List for Rejections {
+    const PREFIX: &'static str = "r1:";
+}
+
+/// A position in list `L`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position<L>(i64, PhantomData<L>);
+
+pub type Cursor = Position<Callbacks>;
+pub type RejectionCursor = Position<Rejections>;
+
+impl<L: List> Position<L> {
+    pub fn at(id: i64) -> Position<L> {
+        Position(id.max(0), PhantomData)
     }
 
     pub fn id(self) -> i64 {
@@ -26,70 +51,35 @@ impl Cursor {
     }
 
     pub fn encode(self) -> String {
-        encode(PREFIX, self.0)
+        URL_SAFE_NO_PAD.encode(format!("{}{}", L::PREFIX, self.0))
     }
 
-    pub fn decode(text: &str) -> Result<Cursor, ApiError> {
-        decode(PREFIX, text).map(Cursor)
-    }
-
-    /// An optional query parameter: absent or empty is `None`.
-    pub fn decode_optional(text: Option<&str>) -> Result<Option<Cursor>, ApiError> {
-        optional(text, Cursor::decode)
-    }
-}
-
-/// A position in the rejection log, whose ids are not callbacks'.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RejectionCursor(i64);
-
-impl RejectionCursor {
-    pub fn at(id: i64) -> RejectionCursor {
-        RejectionCursor(id.max(0))
-    }
-
-    pub fn id(self) -> i64 {
-        self.0
-    }
-
-    pub fn encode(self) -> String {
-        encode(REJECTIONS_PREFIX, self.0)
+    pub fn decode(text: &str) -> Result<Position<L>, ApiError> {
+        if text.len() > MAX_LEN {
+            return Err(ApiError::InvalidCursor);
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| ApiError::InvalidCursor)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::InvalidCursor)?;
+        let digits = text
+            .strip_prefix(L::PREFIX)
+            .ok_or(ApiError::InvalidCursor)?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::InvalidCursor);
+        }
+        digits
+            .parse::<i64>()
+            .map(Position::at)
+            .map_err(|_| ApiError::InvalidCursor)
     }
 
     /// An optional query parameter: absent or empty is `None`.
-    pub fn decode_optional(text: Option<&str>) -> Result<Option<RejectionCursor>, ApiError> {
-        optional(text, |text| {
-            decode(REJECTIONS_PREFIX, text).map(RejectionCursor)
-        })
-    }
-}
-
-fn encode(prefix: &str, id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{prefix}{id}"))
-}
-
-fn decode(prefix: &str, text: &str) -> Result<i64, ApiError> {
-    if text.len() > MAX_LEN {
-        return Err(ApiError::InvalidCursor);
-    }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| ApiError::InvalidCursor)?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::InvalidCursor)?;
-    let digits = text.strip_prefix(prefix).ok_or(ApiError::InvalidCursor)?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::InvalidCursor);
-    }
-    digits.parse::<i64>().map_err(|_| ApiError::InvalidCursor)
-}
-
-fn optional<T>(
-    text: Option<&str>,
-    decode: impl FnOnce(&str) -> Result<T, ApiError>,
-) -> Result<Option<T>, ApiError> {
-    match text {
-        None | Some("") => Ok(None),
-        Some(text) => decode(text).map(Some),
+    pub fn decode_optional(text: Option<&str>) -> Result<Option<Position<L>>, ApiError> {
+        match text {
+            None | Some("") => Ok(None),
+            Some(text) => Position::decode(text).map(Some),
+        }
     }
 }
 
