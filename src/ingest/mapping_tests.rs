@@ -291,3 +291,40 @@ fn free_form_input_and_output_nested_deeper_than_serde_json_builds_are_accepted(
         Err(PayloadError::InvalidJson(_))
     ));
 }
+
+#[test]
+fn a_lone_surrogate_in_a_mapped_error_reads_as_the_replacement_character() {
+    // Cut in the middle of an emoji by its sender; refused, the prediction was lost.
+    let body = r#"{"id":"p1","status":"failed","error":"out of memory \ud83d","output":"\udc00"}"#;
+    let payload = map(Preset::Replicate, body).expect("a valid prediction");
+    assert_eq!(
+        payload.error_message.as_deref(),
+        Some("out of memory \u{fffd}")
+    );
+    assert_eq!(payload.event.as_str(), "prediction.failed");
+}
+
+#[test]
+fn a_timestamp_taken_from_a_header_of_unix_seconds_is_read() {
+    let rule = |t: &str| Rule::parse(&[t]).expect("template");
+    let mapping = Mapping::Fields(FieldMap {
+        job_id: rule("/id"),
+        event: rule("/type"),
+        workflow_name: None,
+        status: None,
+        error_message: None,
+        timestamp: Some(rule("{header:webhook-timestamp}")),
+    });
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        HeaderName::from_static("webhook-timestamp"),
+        HeaderValue::from_static("1700000000"),
+    );
+    let payload = mapping
+        .parse(br#"{"id":"m1","type":"ping"}"#, &headers)
+        .expect("maps");
+    assert_eq!(
+        payload.sent_at.map(|t| t.to_string()).as_deref(),
+        Some("2023-11-14 22:13:20")
+    );
+}

@@ -5,6 +5,7 @@ pub mod config;
 pub mod delivery;
 mod error;
 pub(crate) mod handler;
+mod lone_surrogates;
 pub mod mapping;
 pub mod payload;
 pub mod presets;

@@ -5,6 +5,8 @@ use chrono::{DateTime, NaiveDateTime};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::lone_surrogates::parse_reading_lone_surrogates_as_replacement;
+
 const MAX_ID_CHARS: usize = 512;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +89,10 @@ impl CallbackPayload {
 }
 
 fn known_fields(body: &[u8]) -> Result<KnownFields, PayloadError> {
+    parse_reading_lone_surrogates_as_replacement(body, known_fields_as_sent)
+}
+
+fn known_fields_as_sent(body: &[u8]) -> Result<KnownFields, PayloadError> {
     let invalid_json = |error: serde_json::Error| PayloadError::InvalidJson(error.to_string());
     let starts_as_object = body
         .iter()
@@ -131,34 +137,43 @@ fn optional_string(field: &str, value: Option<Value>) -> Result<Option<String>, 
     }
 }
 
-/// RFC 3339 text, or a number of Unix seconds.
+/// RFC 3339 text, or a number of Unix seconds, also written as text (a `webhook-timestamp`
+/// header mapped onto it, a sender that quotes its numbers).
 pub(crate) fn parse_timestamp(value: Value) -> Result<NaiveDateTime, PayloadError> {
     let invalid = || {
         PayloadError::InvalidPayload(
             "`timestamp` must be an RFC 3339 date-time string or a number of Unix seconds".into(),
         )
     };
-    match value {
-        Value::String(text) => DateTime::parse_from_rfc3339(text.trim())
-            .map(|t| t.naive_utc())
-            .map_err(|_| invalid()),
-        Value::Number(number) => {
-            let seconds = number
-                .as_f64()
-                .filter(|s| s.is_finite())
-                .ok_or_else(invalid)?;
-            let whole = seconds.floor();
-            // Outside ±10^11 s (about ±3000 years) is not a timestamp anyone means.
-            if whole.abs() > 1e11 {
-                return Err(invalid());
-            }
-            let nanos = ((seconds - whole) * 1e9) as u32;
-            DateTime::from_timestamp(whole as i64, nanos)
+    let seconds = match value {
+        Value::String(text) if is_decimal(text.trim()) => text.trim().parse::<f64>().ok(),
+        Value::String(text) => {
+            return DateTime::parse_from_rfc3339(text.trim())
                 .map(|t| t.naive_utc())
-                .ok_or_else(invalid)
+                .map_err(|_| invalid())
         }
-        _ => Err(invalid()),
+        Value::Number(number) => number.as_f64(),
+        _ => None,
+    };
+    let seconds = seconds.filter(|s| s.is_finite()).ok_or_else(invalid)?;
+    let whole = seconds.floor();
+    // Outside ±10^11 s (about ±3000 years) is not a timestamp anyone means.
+    if whole.abs() > 1e11 {
+        return Err(invalid());
     }
+    let nanos = ((seconds - whole) * 1e9) as u32;
+    DateTime::from_timestamp(whole as i64, nanos)
+        .map(|t| t.naive_utc())
+        .ok_or_else(invalid)
+}
+
+/// Digits, with an optional sign and fraction: what Unix seconds look like as text.
+fn is_decimal(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    [whole, fraction]
+        .iter()
+        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
 }
 
 pub(crate) fn type_name(value: &Value) -> &'static str {
@@ -221,6 +236,36 @@ mod tests {
             payload.sent_at.map(|t| t.to_string()).as_deref(),
             Some("2023-11-14 22:13:20.500")
         );
+    }
+
+    #[test]
+    fn unix_seconds_written_as_text_are_a_timestamp_too() {
+        for (text, expected) in [
+            ("1700000000", "2023-11-14 22:13:20"),
+            (" 1700000000.5 ", "2023-11-14 22:13:20.500"),
+            ("-1", "1969-12-31 23:59:59"),
+        ] {
+            let body = format!(r#"{{"event":"e","job_id":"j","timestamp":"{text}"}}"#);
+            let payload = parse(&body).expect(text);
+            assert_eq!(
+                payload.sent_at.map(|t| t.to_string()).as_deref(),
+                Some(expected)
+            );
+        }
+        for text in [
+            "1e9",
+            "inf",
+            "NaN",
+            "1.",
+            ".5",
+            "0x10",
+            "17000000000000",
+            "- 1",
+            "",
+        ] {
+            let body = format!(r#"{{"event":"e","job_id":"j","timestamp":"{text}"}}"#);
+            assert!(payload_error(&body).contains("timestamp"), "{text}");
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::lone_surrogates::parse_reading_lone_surrogates_as_replacement;
+
 /// The paths a set of JSON pointers (RFC 6901) can reach, as a tree of unescaped tokens.
 #[derive(Debug, Default)]
 pub struct Wanted {
@@ -36,8 +38,13 @@ impl Wanted {
 
     /// The body with only the wanted paths filled in: `value.pointer(p)` gives what it gives on
     /// the whole document for every wanted `p`. Skipped array elements before a wanted index
-    /// are `null`, so that indexes stay where they were.
+    /// are `null`, so that indexes stay where they were. A lone surrogate escape reads as
+    /// U+FFFD, as in the known fields' payload.
     pub fn parse(&self, body: &[u8]) -> Result<Value, serde_json::Error> {
+        parse_reading_lone_surrogates_as_replacement(body, |body| self.parse_as_sent(body))
+    }
+
+    fn parse_as_sent(&self, body: &[u8]) -> Result<Value, serde_json::Error> {
         let mut deserializer = serde_json::Deserializer::from_slice(body);
         let value = self.deserialize(&mut deserializer)?;
         deserializer.end()?;

@@ -47,6 +47,18 @@ on_both_backends! {
         assert_eq!(row.body_sha256.len(), 64);
     }
 
+    async fn a_lone_surrogate_in_free_text_is_stored_as_the_replacement_character(test_db) {
+        // A sender that cut its error text in the middle of an emoji; a 400 is never retried.
+        let app = TestApp::spawn(&test_db).await;
+        let body = r#"{"event":"workflow.failed","job_id":"job-cut","error_message":"boom \ud83d"}"#;
+        let json = json_with_status(app.post_signed(body).await, 200).await;
+        let row = callbacks::find(&app.db, json["id"].as_i64().unwrap()).await.expect("row stored");
+        assert_eq!(row.error_message.as_deref(), Some("boom \u{fffd}"));
+        assert_eq!(row.body, body.as_bytes(), "the body is stored as received");
+        let again = json_with_status(app.post_signed(body).await, 200).await;
+        assert_eq!(again["duplicate"], true, "a retry is still a duplicate");
+    }
+
     async fn signature_failures_are_401_and_store_nothing(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let body = callback_body("job-1", "workflow.completed");
