@@ -99,6 +99,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     );
     let sources = Sources::new(loader.load()?);
     tracing::info!(sources = ?sources.names(), "sources loaded");
+    let loader = loader.for_reloads();
     // Also without a config file: a reload then re-reads the llm-callback secret (file).
     reload_on_sighup(sources.clone(), loader.clone())?;
     let settings = Settings {

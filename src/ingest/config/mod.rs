@@ -100,6 +100,15 @@ pub struct SourcesLoader {
 }
 
 impl SourcesLoader {
+    /// The same, for a running server's reloads: a generated secret that has gone (deleted, a
+    /// data directory mounted afresh) fails the reload, keeping the sources in force, instead of
+    /// being generated anew and refusing every sender's signature.
+    pub fn for_reloads(&self) -> SourcesLoader {
+        let mut loader = self.clone();
+        loader.default_secret.may_generate = false;
+        loader
+    }
+
     pub fn load(&self) -> Result<Vec<Source>, LoadError> {
         let Some(path) = &self.config else {
             return Ok(vec![Source::llm_callback(self.default_secret.resolve()?)]);

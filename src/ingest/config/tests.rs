@@ -194,6 +194,28 @@ fn without_a_file_there_is_the_llm_callback_source_alone() {
 }
 
 #[test]
+fn a_reload_never_generates_a_secret_in_place_of_one_that_has_gone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at_start = SourcesLoader {
+        config: None,
+        default_secret: DefaultSecret {
+            inline: None,
+            file: None,
+            data_dir: dir.path().to_owned(),
+            may_generate: true,
+        },
+    };
+    at_start.load().expect("generates one at the first start");
+    let generated = dir.path().join("webhook-secret");
+    std::fs::remove_file(&generated).expect("generated");
+    assert!(at_start.for_reloads().load().is_err());
+    assert!(
+        !generated.exists(),
+        "no new secret behind the senders' back"
+    );
+}
+
+#[test]
 fn the_documented_example_file_is_valid() {
     let dir = tempfile::tempdir().expect("temp dir");
     let example = include_str!("../../../docs/hookbox.example.toml");
