@@ -23,6 +23,17 @@ pub fn check_declared_length(
     }
 }
 
+/// The body in an allocation of its size. Grown chunk by chunk, its buffer doubles, and the
+/// spare room would stay with it until the writer has stored it: a body of 600 KiB could hold
+/// 1 MiB, and the writer's bound on the bodies waiting for it counts their lengths.
+fn fitted(body: BytesMut) -> Bytes {
+    if body.capacity() - body.len() > body.len() / 4 {
+        Bytes::copy_from_slice(&body)
+    } else {
+        body.freeze()
+    }
+}
+
 /// Reads the whole body, stopping with 413 the moment it crosses `limit` (a chunked body has
 /// no declared length) and with 408 when it has not fully arrived within `timeout`.
 pub async fn read_limited(
@@ -39,9 +50,29 @@ pub async fn read_limited(
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body.freeze())
+        Ok(fitted(body))
     };
     tokio::time::timeout(timeout, read)
         .await
         .map_err(|_| IngestError::BodyTimeout)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_grown_chunk_by_chunk_keeps_no_spare_room() {
+        let mut grown = BytesMut::new();
+        for _ in 0..600 {
+            grown.extend_from_slice(&[7u8; 1024]);
+        }
+        assert!(
+            grown.capacity() > grown.len() * 5 / 4,
+            "the buffer grew by doubling"
+        );
+        let body = Vec::from(fitted(grown));
+        assert_eq!(body.len(), 600 * 1024);
+        assert!(body.capacity() <= body.len() * 5 / 4, "{}", body.capacity());
+    }
 }
