@@ -84,7 +84,9 @@ pub async fn receive(
         Err(error) => {
             tracing::warn!(
                 reason = error.code(),
-                source = %source.as_str(),
+                // Quoted and escaped: the path is the sender's, and a `%0A` in it would start
+                // a forged line in a text log.
+                source = ?source.as_str(),
                 remote_addr = %remote_addr(&req).unwrap_or_default(),
                 content_length = req
                     .headers()
