@@ -194,8 +194,9 @@ pub struct DatabaseArgs {
     /// Directory for the SQLite file and the generated webhook secret.
     #[arg(long, env = "HOOKBOX_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
-    /// Most database connections this instance opens. On Postgres each HTTP worker may open up
-    /// to 4 of them for its own requests; the rest are shared.
+    /// Most database connections this instance opens. On Postgres at least 2 (the callback
+    /// writer keeps one); each HTTP worker may open up to 4 of them for its own requests; the
+    /// rest are shared.
     #[arg(long, env = "HOOKBOX_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
     /// How long a request waits for a database connection before answering 503.

@@ -52,6 +52,11 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("cannot create the first admin: {0}")]
     FirstAdmin(#[from] AccountError),
+    #[error(
+        "--db-pool-size {size} is too small for Postgres: the callback writer keeps one \
+         connection and the rest of Hookbox needs at least one more; use {LEAST_POSTGRES_POOL} or more"
+    )]
+    PoolTooSmall { size: usize },
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -81,12 +86,12 @@ struct Background {
 impl Application {
     /// Migrates the database, starts the writer and binds the listener.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let workers = settings.workers.unwrap_or_else(default_workers).max(1);
+        let shares = PoolShares::of(&settings.pool, workers, &settings.database_url)?;
         let applied = migrate::run_pending(&settings.database_url).await?;
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "database migrated");
         }
-        let workers = settings.workers.unwrap_or_else(default_workers).max(1);
-        let shares = PoolShares::of(&settings.pool, workers, &settings.database_url);
         let db = Db::connect(&settings.database_url, &shares.shared)?;
         vacuum::warn_when_off(&db).await;
         announce_first_admin(
@@ -225,9 +230,10 @@ impl AppState {
 }
 
 /// How `--db-pool-size` is shared out: each HTTP worker may open up to `per_worker`
-/// connections of its own (at most `MOST_PER_WORKER`), leaving at least as many, and at least
-/// one, to the pool the writer, the background jobs and busy workers share. With many workers
-/// and a small total, workers get none and every request uses the shared pool, as before.
+/// connections of its own (at most `MOST_PER_WORKER`), leaving to the pool the writer, the
+/// background jobs and busy workers share at least as many, plus the one the writer keeps on
+/// Postgres for its batches (`SharedPgConnection`). With many workers and a small total,
+/// workers get none and every request uses the shared pool.
 /// SQLite's workers share its one read pool (`Db::for_http_worker`), so it keeps the whole total.
 #[derive(Clone, Debug)]
 struct PoolShares {
@@ -238,15 +244,27 @@ struct PoolShares {
 /// Enough for a dashboard's polls and a search at a time; more waits for the shared pool.
 const MOST_PER_WORKER: usize = 4;
 
+/// On Postgres: the one the writer keeps, and one for everything else.
+const LEAST_POSTGRES_POOL: usize = 2;
+
 impl PoolShares {
-    fn of(total: &PoolSettings, workers: usize, url: &DatabaseUrl) -> PoolShares {
+    fn of(
+        total: &PoolSettings,
+        workers: usize,
+        url: &DatabaseUrl,
+    ) -> Result<PoolShares, StartupError> {
         let per_worker = match url {
+            DatabaseUrl::Postgres(_) if total.max_connections < LEAST_POSTGRES_POOL => {
+                return Err(StartupError::PoolTooSmall {
+                    size: total.max_connections,
+                })
+            }
             DatabaseUrl::Postgres(_) => {
-                (total.max_connections / (workers + 1)).min(MOST_PER_WORKER)
+                ((total.max_connections - 1) / (workers + 1)).min(MOST_PER_WORKER)
             }
             DatabaseUrl::Sqlite(_) => 0,
         };
-        PoolShares {
+        Ok(PoolShares {
             shared: PoolSettings {
                 max_connections: total.max_connections - workers * per_worker,
                 ..total.clone()
@@ -255,7 +273,7 @@ impl PoolShares {
                 max_connections: per_worker,
                 ..total.clone()
             },
-        }
+        })
     }
 }
 
@@ -313,21 +331,21 @@ mod tests {
     use super::*;
 
     fn shares(total: usize, workers: usize) -> (usize, usize) {
-        shares_on("postgres://h/db", total, workers)
+        shares_on("postgres://h/db", total, workers).expect("a pool large enough")
     }
 
-    fn shares_on(url: &str, total: usize, workers: usize) -> (usize, usize) {
+    fn shares_on(url: &str, total: usize, workers: usize) -> Result<(usize, usize), StartupError> {
         let settings = PoolSettings {
             max_connections: total,
             acquire_timeout: Duration::from_secs(2),
             answer_timeout: crate::store::DEFAULT_ANSWER_TIMEOUT,
         };
         let url = DatabaseUrl::parse(url).expect("valid");
-        let shares = PoolShares::of(&settings, workers, &url);
-        (
+        let shares = PoolShares::of(&settings, workers, &url)?;
+        Ok((
             shares.shared.max_connections,
             shares.per_worker.max_connections,
-        )
+        ))
     }
 
     #[test]
@@ -335,30 +353,43 @@ mod tests {
         assert_eq!(shares(16, 2), (8, 4));
         assert_eq!(shares(16, 1), (12, 4));
         assert_eq!(shares(10, 2), (4, 3));
-        assert_eq!(shares(3, 2), (1, 1));
+        assert_eq!(shares(4, 2), (2, 1));
     }
 
     #[test]
     fn sqlite_keeps_the_whole_pool_its_workers_share() {
-        assert_eq!(shares_on("sqlite://hookbox.db", 16, 2), (16, 0));
-        assert_eq!(shares_on("sqlite://hookbox.db", 16, 4), (16, 0));
+        for (total, workers) in [(16, 2), (16, 4), (1, 2)] {
+            assert_eq!(
+                shares_on("sqlite://hookbox.db", total, workers).expect("any size"),
+                (total, 0)
+            );
+        }
     }
 
     #[test]
     fn with_few_connections_for_many_workers_all_are_shared() {
         assert_eq!(shares(16, 16), (16, 0));
-        assert_eq!(shares(1, 2), (1, 0));
+        assert_eq!(shares(3, 2), (3, 0));
         assert_eq!(shares(2, 2), (2, 0));
     }
 
     #[test]
-    fn the_instance_never_opens_more_than_the_pool_size() {
-        for total in 1..=64 {
+    fn postgres_refuses_a_pool_with_nothing_beside_the_writers_connection() {
+        let refused = shares_on("postgres://h/db", 1, 2).expect_err("too small");
+        assert!(
+            refused.to_string().contains("--db-pool-size 1"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn the_instance_never_opens_more_than_the_pool_size_and_the_writer_never_takes_the_last() {
+        for total in 2..=64 {
             for workers in 1..=32 {
                 let (shared, per_worker) = shares(total, workers);
-                assert!(shared >= 1, "{total} {workers}");
                 assert!(shared + workers * per_worker <= total, "{total} {workers}");
-                assert!(per_worker <= shared.max(1), "{total} {workers}");
+                // Beside the writer's: at least one, and as many as a worker may have.
+                assert!(shared > per_worker.max(1), "{total} {workers}");
             }
         }
     }
