@@ -1,11 +1,14 @@
 //! Schema migrations, embedded in the binary, one directory per backend with identical
 //! version names (checked by a test).
 
+use std::path::Path;
+use std::time::Duration;
+
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::{Integer, Text};
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::{DatabaseUrl, SQLITE_PRAGMAS};
@@ -15,7 +18,7 @@ pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// Any fixed number works; it only has to be the same for every Hookbox instance so that
 /// instances starting together migrate one after the other.
-const MIGRATION_LOCK_KEY: i64 = 0x486f_6f6b_626f_7801;
+pub const MIGRATION_LOCK_KEY: i64 = 0x486f_6f6b_626f_7801;
 
 /// A `CREATE INDEX CONCURRENTLY` that is interrupted (the process or the server stops) leaves
 /// an invalid index behind that Postgres keeps maintaining but never uses, and the migration's
@@ -46,6 +49,11 @@ pub enum MigrationError {
         #[source]
         source: diesel::ConnectionError,
     },
+    #[error(
+        "cannot connect to {url}: no answer within {} s (is the host reachable?)",
+        CONNECT_TIMEOUT.as_secs()
+    )]
+    ConnectTimeout { url: String },
     #[error("cannot create the directory for {path}: {source}")]
     CreateDir {
         path: String,
@@ -75,63 +83,125 @@ impl ServerVersion {
     }
 }
 
+/// How long the first connection at start may take. A host that drops packets otherwise
+/// kept the start silent for the system's TCP timeout (about two minutes), and a server that
+/// accepted the connection and never answered, for ever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Applies every pending migration and returns the versions applied.
 pub async fn run_pending(url: &DatabaseUrl) -> Result<Vec<String>, MigrationError> {
     let url = url.clone();
     // diesel_migrations is synchronous; keep it off the async workers.
-    tokio::task::spawn_blocking(move || run_blocking(&url))
+    let blocking = match &url {
+        DatabaseUrl::Postgres(raw) => {
+            let connection = connect_postgres(&url, raw).await?;
+            tokio::task::spawn_blocking(move || migrate_postgres(&url, connection))
+        }
+        DatabaseUrl::Sqlite(path) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || migrate_sqlite(&url, &path))
+        }
+    };
+    blocking
         .await
         .map_err(|error| MigrationError::Run(error.to_string()))?
 }
 
-fn run_blocking(url: &DatabaseUrl) -> Result<Vec<String>, MigrationError> {
-    let connect_error = |source| MigrationError::Connect {
-        url: url.to_string(),
-        source,
-    };
-    match url {
-        DatabaseUrl::Postgres(raw) => {
-            let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(raw)
-                .map_err(connect_error)?;
-            let server: ServerVersion = diesel::sql_query(
-                "SELECT current_setting('server_version_num')::int4 AS number, \
-                        current_setting('server_version') AS name",
-            )
-            .get_result(&mut conn)
-            .map_err(run_error)?;
-            if !server.is_supported() {
-                return Err(MigrationError::UnsupportedServer {
-                    url: url.to_string(),
-                    version: server.name,
-                });
-            }
-            conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
-                .map_err(run_error)?;
-            let applied = conn
-                .batch_execute(DROP_INTERRUPTED_INDEX_BUILDS)
-                .map_err(run_error)
-                .and_then(|()| apply(&mut conn, POSTGRES));
-            let unlocked = conn
-                .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
-                .map_err(run_error);
-            let applied = applied?;
-            unlocked?;
-            Ok(applied)
-        }
-        DatabaseUrl::Sqlite(path) => {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|source| MigrationError::CreateDir {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-            }
-            let mut conn =
-                SqliteConnection::establish(&path.to_string_lossy()).map_err(connect_error)?;
-            conn.batch_execute(SQLITE_PRAGMAS).map_err(run_error)?;
-            apply(&mut conn, SQLITE)
-        }
+async fn connect_postgres(
+    url: &DatabaseUrl,
+    raw: &str,
+) -> Result<AsyncPgConnection, MigrationError> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, AsyncPgConnection::establish(raw)).await {
+        Ok(connected) => connected.map_err(|source| MigrationError::Connect {
+            url: url.to_string(),
+            source,
+        }),
+        Err(_) => Err(MigrationError::ConnectTimeout {
+            url: url.to_string(),
+        }),
     }
 }
+
+fn migrate_postgres(
+    url: &DatabaseUrl,
+    connection: AsyncPgConnection,
+) -> Result<Vec<String>, MigrationError> {
+    let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(connection);
+    let server: ServerVersion = diesel::sql_query(
+        "SELECT current_setting('server_version_num')::int4 AS number, \
+                current_setting('server_version') AS name",
+    )
+    .get_result(&mut conn)
+    .map_err(run_error)?;
+    if !server.is_supported() {
+        return Err(MigrationError::UnsupportedServer {
+            url: url.to_string(),
+            version: server.name,
+        });
+    }
+    take_migration_lock(&mut conn, url)?;
+    let applied = conn
+        .batch_execute(DROP_INTERRUPTED_INDEX_BUILDS)
+        .map_err(run_error)
+        .and_then(|()| apply(&mut conn, POSTGRES));
+    let unlocked = conn
+        .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+        .map_err(run_error);
+    let applied = applied?;
+    unlocked?;
+    Ok(applied)
+}
+
+fn migrate_sqlite(url: &DatabaseUrl, path: &Path) -> Result<Vec<String>, MigrationError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| MigrationError::CreateDir {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(|source| {
+        MigrationError::Connect {
+            url: url.to_string(),
+            source,
+        }
+    })?;
+    conn.batch_execute(SQLITE_PRAGMAS).map_err(run_error)?;
+    apply(&mut conn, SQLITE)
+}
+
+#[derive(QueryableByName)]
+struct LockTaken {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    taken: bool,
+}
+
+/// Takes the migration lock, asking again every `LOCK_RETRY` while another instance holds it.
+/// Waiting inside `pg_advisory_lock` would keep a statement, and its snapshot, open all along:
+/// a `CREATE INDEX CONCURRENTLY` run by the instance holding the lock waits for every older
+/// snapshot to end, so the two waited for each other and Postgres ended one as a deadlock.
+fn take_migration_lock(
+    conn: &mut AsyncConnectionWrapper<AsyncPgConnection>,
+    url: &DatabaseUrl,
+) -> Result<(), MigrationError> {
+    let mut said = false;
+    loop {
+        let lock: LockTaken = diesel::sql_query(format!(
+            "SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY}) AS taken"
+        ))
+        .get_result(conn)
+        .map_err(run_error)?;
+        if lock.taken {
+            return Ok(());
+        }
+        if !said {
+            tracing::info!(%url, "another instance is migrating the database; waiting for it");
+            said = true;
+        }
+        std::thread::sleep(LOCK_RETRY);
+    }
+}
+
+const LOCK_RETRY: Duration = Duration::from_millis(200);
 
 fn apply<C>(conn: &mut C, migrations: EmbeddedMigrations) -> Result<Vec<String>, MigrationError>
 where

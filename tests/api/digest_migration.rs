@@ -213,6 +213,58 @@ async fn migration_is_waiting_for_the_lock(conn: &mut AsyncPgConnection) -> bool
     count_of(conn, waiting).await > 0
 }
 
+/// Instances starting together: one holds the migration lock and builds an index
+/// concurrently while another waits for the lock. A wait inside `pg_advisory_lock` kept a
+/// snapshot open that the build waited for, and Postgres ended one of the two as a deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_waiting_for_the_migration_lock_does_not_hold_up_an_index_build() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let lock = migrate::MIGRATION_LOCK_KEY;
+    let mut migrating = test_db.postgres_connection().await;
+    migrating
+        .batch_execute(&format!(
+            "SET deadlock_timeout = '100ms'; SELECT pg_advisory_lock({lock}); \
+             CREATE TABLE building (n int); INSERT INTO building VALUES (1)"
+        ))
+        .await
+        .unwrap();
+
+    let url = test_db.url.clone();
+    let waiting = tokio::spawn(async move { migrate::run_pending(&url).await });
+    eventually(
+        "the second instance asks for the migration lock",
+        || async {
+            let mut conn = test_db.postgres_connection().await;
+            let asking = "SELECT count(*) AS count FROM pg_stat_activity \
+                      WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                      AND query LIKE '%advisory_lock(%' AND query NOT LIKE '%pg_stat_activity%'";
+            count_of(&mut conn, asking).await > 0
+        },
+    )
+    .await;
+    migrating
+        .batch_execute("CREATE INDEX CONCURRENTLY building_n ON building (n)")
+        .await
+        .expect("the build is not held up by the instance waiting for the lock");
+    assert!(!waiting.is_finished(), "still waiting for the lock");
+    migrating
+        .batch_execute(&format!("SELECT pg_advisory_unlock({lock})"))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), waiting)
+        .await
+        .expect("migrates once the lock is free")
+        .unwrap()
+        .expect("the migrations run");
+    migrating
+        .batch_execute("DROP TABLE building")
+        .await
+        .unwrap();
+    assert_the_schema_of_a_fresh_database(&test_db).await;
+}
+
 /// A `CREATE INDEX CONCURRENTLY` that fails or is cut off leaves an invalid index behind; the
 /// next migration run drops it and builds it again instead of taking it for done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -227,3 +227,27 @@ async fn a_read_keeps_its_connection_when_the_worker_that_opened_it_stops() {
         "the read is answered after the worker that opened its connection stopped: {answer:?}"
     );
 }
+
+/// A database server that accepts the connection and never answers: the start gives up in
+/// bounded time and says why, instead of waiting, silent, for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_never_answers_fails_the_start_in_bounded_time() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let proxy = ChaosProxy::start(5432).await;
+    proxy.freeze();
+    let started = std::time::Instant::now();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(60),
+        hookbox::store::migrate::run_pending(&test_db.url_via(proxy.port)),
+    )
+    .await
+    .expect("gives up by itself")
+    .expect_err("nothing answered");
+    assert!(
+        refused.to_string().contains("no answer within 10 s"),
+        "{refused}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(10));
+}
