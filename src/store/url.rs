@@ -10,7 +10,7 @@ pub enum DatabaseUrl {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "unsupported database URL {shown:?}: use postgres://user:password@host:port/database \
+    "unsupported database URL {shown}: use postgres://user:password@host:port/database \
      (or postgresql://...) for Postgres, or sqlite://path/to/file.db (or sqlite:path) for SQLite"
 )]
 pub struct InvalidDatabaseUrl {
@@ -30,7 +30,7 @@ impl DatabaseUrl {
         match path {
             Some(path) => Ok(DatabaseUrl::Sqlite(PathBuf::from(path))),
             None => Err(InvalidDatabaseUrl {
-                shown: redact_password(url),
+                shown: shown_when_refused(url),
             }),
         }
     }
@@ -68,6 +68,19 @@ fn redact_password(url: &str) -> String {
         None => rest.to_owned(),
     };
     format!("{scheme}://{}", without_password_parameters(&rest))
+}
+
+/// A refused URL as the error shows it. Without a scheme there is no telling where a password
+/// is (`user:secret@host/db` with the scheme forgotten, libpq's `host=db password=secret`), so
+/// one that could hold credentials or parameters is not shown at all.
+fn shown_when_refused(url: &str) -> String {
+    if url.contains("://") {
+        format!("{:?}", redact_password(url))
+    } else if url.contains(['@', '=']) {
+        "(not shown: it may hold a password)".to_owned()
+    } else {
+        format!("{url:?}")
+    }
 }
 
 /// Every `password=` parameter's value as `***`, wherever the parameters start.
@@ -132,10 +145,15 @@ mod tests {
             "sqlite://",
             "data.db",
             "",
+            "u:secret@h/db",
+            "host=h user=u password=secret",
+            "mysql://h/db?password=secret",
         ] {
             let error = DatabaseUrl::parse(url).expect_err(url);
             assert!(!error.to_string().contains("secret"), "{error}");
         }
+        let error = DatabaseUrl::parse("data.db").expect_err("no scheme");
+        assert!(error.to_string().contains(r#""data.db""#), "{error}");
     }
 
     #[test]
