@@ -11,6 +11,9 @@ use crate::store::{DatabaseUrl, InvalidDatabaseUrl, PoolSettings, DEFAULT_ANSWER
 /// The most HTTP workers actix-web starts: it panics when asked for more, so the flag refuses
 /// them with a clear error instead.
 pub const MOST_HTTP_WORKERS: u16 = 512;
+/// Far more than any use; a runtime asked for more threads than the process may start panics
+/// ("OS can't spawn worker thread") instead of failing with a clear error.
+pub const MOST_RUNTIME_THREADS: u16 = 512;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -263,8 +266,8 @@ pub struct ServeArgs {
     /// database connections it opens and the background jobs [default: the number of CPU
     /// cores]. With 1 the writer and its connections wake each other on one thread: a lone
     /// sender is answered sooner; many concurrent senders measured a little slower on some
-    /// VMs, a little faster on others (docs/performance.md).
-    #[arg(long, env = "HOOKBOX_RUNTIME_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    /// VMs, a little faster on others (docs/performance.md). 1 to 512.
+    #[arg(long, env = "HOOKBOX_RUNTIME_THREADS", value_parser = clap::value_parser!(u16).range(1..=i64::from(MOST_RUNTIME_THREADS)))]
     pub runtime_threads: Option<u16>,
     /// Seconds a sender has to deliver the whole body before the request is answered 408.
     #[arg(long, env = "HOOKBOX_BODY_TIMEOUT_SECS", default_value_t = 10)]
@@ -430,5 +433,6 @@ mod tests {
         );
         assert_eq!(runtime_threads(&["hookbox", "migrate"]).unwrap(), None);
         assert!(runtime_threads(&["hookbox", "--runtime-threads", "0"]).is_err());
+        assert!(runtime_threads(&["hookbox", "--runtime-threads", "513"]).is_err());
     }
 }
