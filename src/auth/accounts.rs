@@ -20,6 +20,8 @@ pub enum AccountError {
     InvalidUsername(String),
     #[error("invalid token name {0:?}: use 1-64 characters, not only digits (`token revoke` takes an id or a name)")]
     InvalidTokenName(String),
+    #[error("{0:?} is disabled: its tokens would be refused")]
+    Disabled(String),
     #[error("{0}")]
     Api(#[from] ApiError),
     #[error(transparent)]
@@ -114,6 +116,9 @@ pub async fn create_token(
     let user = users::find_by_name(db, username)
         .await?
         .ok_or_else(|| AccountError::UnknownUser(username.to_owned()))?;
+    if user.is_disabled {
+        return Err(AccountError::Disabled(username.to_owned()));
+    }
     let token = Token::generate_api();
     let id = sessions::create_token(
         db,

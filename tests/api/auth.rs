@@ -339,6 +339,15 @@ on_both_backends! {
         assert_eq!(accounts::revoke_token(&app.db, &id.to_string(), None).await.unwrap(), Revoked::Tokens(1));
     }
 
+    async fn a_disabled_user_is_given_no_token(test_db) {
+        let app = TestApp::spawn(&test_db).await;
+        app.add_user("gone", "gone-password-1234", true).await;
+        accounts::disable_user(&app.db, "gone").await.unwrap();
+        let refused = accounts::create_token(&app.db, "gone", "ci").await;
+        assert!(matches!(refused, Err(accounts::AccountError::Disabled(_))), "{:?}", refused.err());
+        assert_eq!(accounts::revoke_token(&app.db, "ci", None).await.unwrap(), Revoked::Tokens(0), "none stored");
+    }
+
     async fn a_token_name_several_users_share_revokes_nothing_without_the_user(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let mut bearers = Vec::new();
