@@ -267,8 +267,9 @@ pub fn resolve_existing(
         return Err(SecretError::Read {
             path: generated,
             source: std::io::Error::other(
-                "no secret configured and none generated yet; start the server once, \
-                 or set HOOKBOX_WEBHOOK_SECRET",
+                "no secret configured and no generated one: the server generates it at its \
+                 first start (a reload never does in place of one that has gone); or set \
+                 HOOKBOX_WEBHOOK_SECRET",
             ),
         });
     }

@@ -100,12 +100,18 @@ pub struct SourcesLoader {
 }
 
 impl SourcesLoader {
-    /// The same, for a running server's reloads: a generated secret that has gone (deleted, a
-    /// data directory mounted afresh) fails the reload, keeping the sources in force, instead of
-    /// being generated anew and refusing every sender's signature.
+    /// The same, for a running server's reloads, made once its sources are loaded: once a
+    /// generated secret exists, one that has gone (deleted, a data directory mounted afresh)
+    /// fails the reload, keeping the sources in force, instead of being generated anew and
+    /// refusing every sender's signature. While none exists (every source had a secret of its
+    /// own), a reload that adds a source without one generates it, as a first start would.
     pub fn for_reloads(&self) -> SourcesLoader {
         let mut loader = self.clone();
-        loader.default_secret.may_generate = false;
+        let generated = self
+            .default_secret
+            .data_dir
+            .join(secrets::GENERATED_SECRET_FILE);
+        loader.default_secret.may_generate &= !generated.exists();
         loader
     }
 

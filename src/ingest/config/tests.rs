@@ -206,13 +206,41 @@ fn a_reload_never_generates_a_secret_in_place_of_one_that_has_gone() {
         },
     };
     at_start.load().expect("generates one at the first start");
+    let reloads = at_start.for_reloads();
     let generated = dir.path().join("webhook-secret");
     std::fs::remove_file(&generated).expect("generated");
-    assert!(at_start.for_reloads().load().is_err());
+    assert!(reloads.load().is_err());
     assert!(
         !generated.exists(),
         "no new secret behind the senders' back"
     );
+}
+
+#[test]
+fn a_reload_that_adds_a_source_without_a_secret_generates_one_if_none_existed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let own_secret = "[sources.a]\nscheme = \"hmac-sha256-hex\"\n\
+                      secrets = [{ label = \"x\", value = \"a-secret-0123456789\" }]\n\
+                      [sources.a.fields]\njob_id = \"/id\"\nevent = \"/type\"\n";
+    let mut at_start = loader(dir.path(), own_secret);
+    at_start.default_secret.inline = None;
+    at_start.default_secret.may_generate = true;
+    assert_eq!(
+        at_start.load().expect("every source has its secret").len(),
+        1
+    );
+    let reloads = at_start.for_reloads();
+    let path = reloads.config.clone().expect("a file");
+    let added = format!("{own_secret}[sources.llm-callback]\npreset = \"llm-callback\"\n");
+    std::fs::write(&path, added).expect("write");
+    assert_eq!(
+        reloads
+            .load()
+            .expect("generated, as at a first start")
+            .len(),
+        2
+    );
+    assert!(dir.path().join("webhook-secret").exists());
 }
 
 #[test]
