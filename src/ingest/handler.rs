@@ -84,9 +84,9 @@ pub async fn receive(
         Err(error) => {
             tracing::warn!(
                 reason = error.code(),
-                // Quoted and escaped: the path is the sender's, and a `%0A` in it would start
-                // a forged line in a text log.
-                source = ?source.as_str(),
+                // Escaped: the path is the sender's, and a `%0A` in it would start a forged
+                // line in a text log.
+                source = %source.escape_debug(),
                 remote_addr = %remote_addr(&req).unwrap_or_default(),
                 content_length = req
                     .headers()
