@@ -138,14 +138,18 @@ fn optional_string(field: &str, value: Option<Value>) -> Result<Option<String>, 
 }
 
 /// RFC 3339 text, or a number of Unix seconds, also written as text (a `webhook-timestamp`
-/// header mapped onto it, a sender that quotes its numbers).
+/// header mapped onto it, a sender that quotes its numbers). A number beyond 10^11 (seconds
+/// past the year 5000) is taken for milliseconds, as JavaScript's `Date.now()` gives them:
+/// refused, every callback of such a sender was a `400` it never retries.
 pub(crate) fn parse_timestamp(value: Value) -> Result<NaiveDateTime, PayloadError> {
     let invalid = || {
         PayloadError::InvalidPayload(
-            "`timestamp` must be an RFC 3339 date-time string or a number of Unix seconds".into(),
+            "`timestamp` must be an RFC 3339 date-time string or a number of Unix seconds \
+             (or milliseconds)"
+                .into(),
         )
     };
-    let seconds = match value {
+    let number = match value {
         Value::String(text) if is_decimal(text.trim()) => text.trim().parse::<f64>().ok(),
         Value::String(text) => {
             return DateTime::parse_from_rfc3339(text.trim())
@@ -155,19 +159,28 @@ pub(crate) fn parse_timestamp(value: Value) -> Result<NaiveDateTime, PayloadErro
         Value::Number(number) => number.as_f64(),
         _ => None,
     };
-    let seconds = seconds.filter(|s| s.is_finite()).ok_or_else(invalid)?;
-    let whole = seconds.floor();
-    // Outside ±10^11 s (about ±3000 years) is not a timestamp anyone means.
-    if whole.abs() > 1e11 {
+    let number = number.filter(|n| n.is_finite()).ok_or_else(invalid)?;
+    // Whole seconds and the rest in the number's own unit, so that milliseconds stay exact.
+    let (whole, nanos) = if number.abs() > MOST_SECONDS {
+        let whole = (number / 1000.0).floor();
+        (whole, (number - whole * 1000.0) * 1e6)
+    } else {
+        let whole = number.floor();
+        (whole, (number - whole) * 1e9)
+    };
+    if whole.abs() > MOST_SECONDS {
         return Err(invalid());
     }
-    let nanos = ((seconds - whole) * 1e9) as u32;
+    let nanos = nanos as u32;
     DateTime::from_timestamp(whole as i64, nanos)
         .map(|t| t.naive_utc())
         .ok_or_else(invalid)
 }
 
-/// Digits, with an optional sign and fraction: what Unix seconds look like as text.
+/// Beyond ±10^11 s (about 3,000 years either side of 1970) is not a time anyone means.
+const MOST_SECONDS: f64 = 1e11;
+
+/// Digits, with an optional minus sign and fraction: what Unix seconds look like as text.
 fn is_decimal(text: &str) -> bool {
     let unsigned = text.strip_prefix('-').unwrap_or(text);
     let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
@@ -239,6 +252,21 @@ mod tests {
     }
 
     #[test]
+    fn numbers_beyond_the_year_5000_in_seconds_are_milliseconds() {
+        for timestamp in ["1700000000123", "\"1700000000123\"", "1700000000123.0"] {
+            let body = format!(r#"{{"event":"e","job_id":"j","timestamp":{timestamp}}}"#);
+            let payload = parse(&body).expect(timestamp);
+            assert_eq!(
+                payload.sent_at.map(|t| t.to_string()).as_deref(),
+                Some("2023-11-14 22:13:20.123"),
+                "{timestamp}"
+            );
+        }
+        let too_far = r#"{"event":"e","job_id":"j","timestamp":1000000000000000}"#;
+        assert!(payload_error(too_far).contains("timestamp"));
+    }
+
+    #[test]
     fn unix_seconds_written_as_text_are_a_timestamp_too() {
         for (text, expected) in [
             ("1700000000", "2023-11-14 22:13:20"),
@@ -254,12 +282,13 @@ mod tests {
         }
         for text in [
             "1e9",
+            "+5",
             "inf",
             "NaN",
             "1.",
             ".5",
             "0x10",
-            "17000000000000",
+            "1700000000000000",
             "- 1",
             "",
         ] {
