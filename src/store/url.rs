@@ -74,7 +74,13 @@ fn redact_password(url: &str) -> String {
 /// is (`user:secret@host/db` with the scheme forgotten, libpq's `host=db password=secret`), so
 /// one that could hold credentials or parameters is not shown at all.
 fn shown_when_refused(url: &str) -> String {
-    if url.contains("://") {
+    let has_scheme = url.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
+    });
+    if has_scheme {
         format!("{:?}", redact_password(url))
     } else if url.contains(['@', '=']) {
         "(not shown: it may hold a password)".to_owned()
@@ -148,6 +154,7 @@ mod tests {
             "u:secret@h/db",
             "host=h user=u password=secret",
             "mysql://h/db?password=secret",
+            "host=h password=se://cret",
         ] {
             let error = DatabaseUrl::parse(url).expect_err(url);
             assert!(!error.to_string().contains("secret"), "{error}");
