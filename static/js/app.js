@@ -29,7 +29,13 @@ let inboxFailed = false;
 setUnauthenticatedHandler(() => {
   poller?.stop();
   // Before the first successful call this is simply "not signed in"; later the session ended.
-  window.location.assign(booted ? '/login?reason=expired' : '/login');
+  // Either way the sign-in page comes back here: the tab and the History filters are in the URL.
+  const params = new URLSearchParams();
+  if (booted) params.set('reason', 'expired');
+  const here = `${window.location.pathname}${window.location.search}`;
+  if (here !== '/') params.set('next', here);
+  const query = params.toString();
+  window.location.assign(query ? `/login?${query}` : '/login');
 });
 
 function showFatal(message) {

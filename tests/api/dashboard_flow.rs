@@ -11,8 +11,8 @@ use hookbox::dashboard::DashboardSettings;
 use serde_json::json;
 
 use crate::dashboard_browser::{
-    api_get, callback, login, send, send_completed, sqlite_app, wait_for_cards, wait_poller_ready,
-    POLL, WAIT,
+    api_get, callback, login, login_at, send, send_completed, sqlite_app, wait_for_cards,
+    wait_poller_ready, POLL, WAIT,
 };
 use crate::helpers::browser::Browser;
 use crate::helpers::proxy::ChaosProxy;
@@ -373,6 +373,50 @@ async fn signing_out_and_an_ended_session_return_to_the_login_page() {
                 browser.text("#login-message").await,
                 "Your session has expired. Please sign in again."
             );
+
+            // Signed in again, the page is back where the session ended: tab and filters.
+            let filtered = "/?tab=history&status=failed";
+            login_at(&browser, "/login?next=/?tab=history%26status=failed").await;
+            let logout = app
+                .client
+                .post(app.url("/api/auth/logout"))
+                .header("cookie", session_cookie(&browser).await)
+                .header("origin", &app.address)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(logout.status(), 200);
+            browser
+                .wait_until(
+                    "location.pathname === '/login'",
+                    ONE_POLL,
+                    "the next poll to notice on History",
+                )
+                .await;
+            let next = browser
+                .js(
+                    "return new URLSearchParams(location.search).get('next')",
+                    vec![],
+                )
+                .await;
+            assert_eq!(next, filtered);
+            browser
+                .wait_until(
+                    "document.activeElement?.id === 'username'",
+                    WAIT,
+                    "the login form",
+                )
+                .await;
+            browser.type_into("#username", "admin").await;
+            browser.type_into("#password", ADMIN_PASSWORD).await;
+            browser.click("#login-submit").await;
+            browser
+                .wait_until(
+                    &format!("location.pathname + location.search === '{filtered}'"),
+                    WAIT,
+                    "History with its filter again",
+                )
+                .await;
         })
         .await;
     browser.close().await;
