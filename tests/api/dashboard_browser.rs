@@ -78,6 +78,18 @@ pub async fn login(browser: &Browser) {
 /// `login` from the sign-in page at `path` (`/login?next=…`).
 pub async fn login_at(browser: &Browser, path: &str) {
     browser.goto(path).await;
+    submit_login_form(browser).await;
+    browser
+        .wait_until(
+            "location.pathname === '/' && document.body.dataset.state === 'ready'",
+            WAIT,
+            &format!("the dashboard after signing in at {path}"),
+        )
+        .await;
+}
+
+/// Fills the sign-in form on the page shown with the first admin's credentials and submits it.
+pub async fn submit_login_form(browser: &Browser) {
     browser
         .wait_until(
             "document.activeElement?.id === 'username'",
@@ -88,13 +100,6 @@ pub async fn login_at(browser: &Browser, path: &str) {
     browser.type_into("#username", "admin").await;
     browser.type_into("#password", ADMIN_PASSWORD).await;
     browser.click("#login-submit").await;
-    browser
-        .wait_until(
-            "location.pathname === '/' && document.body.dataset.state === 'ready'",
-            WAIT,
-            &format!("the dashboard after signing in at {path}"),
-        )
-        .await;
 }
 
 /// GET `path` on the API with the browser's session cookie; asserts 200.

@@ -11,8 +11,8 @@ use hookbox::dashboard::DashboardSettings;
 use serde_json::json;
 
 use crate::dashboard_browser::{
-    api_get, callback, login, login_at, send, send_completed, sqlite_app, wait_for_cards,
-    wait_poller_ready, POLL, WAIT,
+    api_get, callback, login, login_at, send, send_completed, sqlite_app, submit_login_form,
+    wait_for_cards, wait_poller_ready, POLL, WAIT,
 };
 use crate::helpers::browser::Browser;
 use crate::helpers::proxy::ChaosProxy;
@@ -345,23 +345,7 @@ async fn signing_out_and_an_ended_session_return_to_the_login_page() {
 
             // A session that ends while the page is open (here: deleted server-side).
             login(&browser).await;
-            let cookie = session_cookie(&browser).await;
-            let logout = app
-                .client
-                .post(app.url("/api/auth/logout"))
-                .header("cookie", &cookie)
-                .header("origin", &app.address)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(logout.status(), 200);
-            browser
-                .wait_until(
-                    "location.pathname === '/login'",
-                    ONE_POLL,
-                    "the next poll to notice",
-                )
-                .await;
+            end_session_and_wait_for_login_page(&app, &browser).await;
             browser
                 .wait_until(
                     "!document.querySelector('#login-message').hidden",
@@ -377,22 +361,7 @@ async fn signing_out_and_an_ended_session_return_to_the_login_page() {
             // Signed in again, the page is back where the session ended: tab and filters.
             let filtered = "/?tab=history&status=failed";
             login_at(&browser, "/login?next=/?tab=history%26status=failed").await;
-            let logout = app
-                .client
-                .post(app.url("/api/auth/logout"))
-                .header("cookie", session_cookie(&browser).await)
-                .header("origin", &app.address)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(logout.status(), 200);
-            browser
-                .wait_until(
-                    "location.pathname === '/login'",
-                    ONE_POLL,
-                    "the next poll to notice on History",
-                )
-                .await;
+            end_session_and_wait_for_login_page(&app, &browser).await;
             let next = browser
                 .js(
                     "return new URLSearchParams(location.search).get('next')",
@@ -400,16 +369,7 @@ async fn signing_out_and_an_ended_session_return_to_the_login_page() {
                 )
                 .await;
             assert_eq!(next, filtered);
-            browser
-                .wait_until(
-                    "document.activeElement?.id === 'username'",
-                    WAIT,
-                    "the login form",
-                )
-                .await;
-            browser.type_into("#username", "admin").await;
-            browser.type_into("#password", ADMIN_PASSWORD).await;
-            browser.click("#login-submit").await;
+            submit_login_form(&browser).await;
             browser
                 .wait_until(
                     &format!("location.pathname + location.search === '{filtered}'"),
@@ -420,6 +380,26 @@ async fn signing_out_and_an_ended_session_return_to_the_login_page() {
         })
         .await;
     browser.close().await;
+}
+
+/// Deletes the browser's session server-side; the page's next poll sends it to the sign-in page.
+async fn end_session_and_wait_for_login_page(app: &TestApp, browser: &Browser) {
+    let logout = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .header("cookie", session_cookie(browser).await)
+        .header("origin", &app.address)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 200);
+    browser
+        .wait_until(
+            "location.pathname === '/login'",
+            ONE_POLL,
+            "the next poll to notice",
+        )
+        .await;
 }
 
 async fn session_cookie(browser: &Browser) -> String {
