@@ -199,12 +199,30 @@ impl Db {
         }
     }
 
-    /// Answers whether the database can run a query right now (for `/readyz`).
+    /// Answers whether the database can run a query right now (for `/readyz`), and on Postgres
+    /// whether it would store a callback: a standby (an address a failover left pointing at a
+    /// replica) or a database set read-only answers reads while every callback is refused.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_conn!(self, read, |conn| {
-            diesel::sql_query("SELECT 1").execute(conn).await?;
+        let takes_writes = match self {
+            Db::Postgres { .. } => {
+                "NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'"
+            }
+            Db::Sqlite { .. } => "1 = 1",
+        };
+        let writable: bool = with_conn!(self, read, |conn| {
+            Ok::<bool, StoreError>(
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(takes_writes))
+                    .get_result::<bool>(conn)
+                    .await?,
+            )
+        })?;
+        if writable {
             Ok(())
-        })
+        } else {
+            Err(StoreError::Unavailable(
+                "the database takes no writes (a standby, or read-only)".into(),
+            ))
+        }
     }
 
     pub fn backend_name(&self) -> &'static str {

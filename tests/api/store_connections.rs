@@ -251,3 +251,31 @@ async fn a_database_that_never_answers_fails_the_start_in_bounded_time() {
     );
     assert!(started.elapsed() >= Duration::from_secs(10));
 }
+
+/// A database that takes no writes (a standby after a failover; here one set read-only) answers
+/// reads while every callback would be refused: `/readyz`'s ping says it is not ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_takes_no_writes_is_not_ready() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    test_db.migrate().await;
+    Db::connect(&test_db.url, &pool_of(1))
+        .expect("pool builds")
+        .ping()
+        .await
+        .expect("takes writes");
+    let mut admin = test_db.postgres_connection().await;
+    let read_only = format!(
+        "ALTER DATABASE \"{}\" SET default_transaction_read_only = on",
+        test_db.name
+    );
+    admin.batch_execute(&read_only).await.unwrap();
+    // Settings of the database apply to the connections opened after them.
+    let refused = Db::connect(&test_db.url, &pool_of(1))
+        .expect("pool builds")
+        .ping()
+        .await
+        .expect_err("takes no writes");
+    assert!(refused.to_string().contains("takes no writes"), "{refused}");
+}
