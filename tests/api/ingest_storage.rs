@@ -342,3 +342,31 @@ async fn sqlite_checkpoints_run_in_the_background() {
     )
     .await;
 }
+
+/// A scrape during an outage answers in time, with the counters and without the one figure
+/// the database would have to give: it waited as long as any read (30 s) and a scraper that
+/// gives up sooner got nothing, the storage errors included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_scrape_answers_in_time_while_postgres_is_silent() {
+    let Some(test_db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let (proxy, app) = app_via_proxy(&test_db, AppOptions::default()).await;
+    let sessions = "hookbox_sessions_active{kind=\"session\"}";
+    // Each scrape on the client's one connection, so on one worker, whose own database
+    // connection is open and idle when the database goes silent.
+    for _ in 0..3 {
+        assert!(scrape(&app).await.contains(sessions));
+    }
+
+    proxy.freeze();
+    let scraped = tokio::time::timeout(Duration::from_secs(5), scrape(&app))
+        .await
+        .expect("answered within a scraper's patience");
+    assert!(!scraped.contains(sessions), "{scraped}");
+    assert!(
+        scraped.contains("hookbox_storage_errors_total"),
+        "{scraped}"
+    );
+    proxy.restore();
+}
