@@ -1,6 +1,9 @@
 //! The write side of the rejection log. `record` is synchronous and constant-time: a token
 //! bucket caps the write rate, a small bounded queue caps memory, and whatever does not fit is
 //! counted as dropped. One task drains the queue in batches and prunes the table to its cap.
+//! Requests to a source name that does not exist, refused before anything is read and with no
+//! per-address limit, get a quarter of the rate of their own: a scan of URLs filled the whole
+//! budget, and a real sender's refused deliveries were dropped unlogged.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -8,6 +11,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::ingest::IngestError;
 use crate::metrics::Metrics;
 use crate::store::rejections::{self, NewRejection};
 use crate::store::Db;
@@ -41,8 +45,28 @@ impl Default for RejectionLogLimits {
 #[derive(Clone)]
 pub struct RejectionLog {
     queue: mpsc::Sender<NewRejection>,
-    bucket: Arc<Mutex<TokenBucket>>,
+    buckets: Arc<Mutex<Buckets>>,
     metrics: Metrics,
+}
+
+struct Buckets {
+    every_entry: TokenBucket,
+    unknown_sources: TokenBucket,
+}
+
+impl Buckets {
+    fn new(limits: &RejectionLogLimits) -> Buckets {
+        let burst = f64::from(limits.burst);
+        Buckets {
+            every_entry: TokenBucket::new(limits.per_second, burst),
+            unknown_sources: TokenBucket::new(limits.per_second / 4.0, burst / 4.0),
+        }
+    }
+
+    fn try_take(&mut self, reason: &str, now: Instant) -> bool {
+        (reason != IngestError::UnknownSource.code() || self.unknown_sources.try_take(now))
+            && self.every_entry.try_take(now)
+    }
 }
 
 impl RejectionLog {
@@ -55,10 +79,7 @@ impl RejectionLog {
         let (queue, receiver) = mpsc::channel(limits.queue.max(1));
         let log = RejectionLog {
             queue,
-            bucket: Arc::new(Mutex::new(TokenBucket::new(
-                limits.per_second,
-                f64::from(limits.burst),
-            ))),
+            buckets: Arc::new(Mutex::new(Buckets::new(&limits))),
             metrics: metrics.clone(),
         };
         let task = tokio::spawn(run(db, limits, receiver, metrics));
@@ -68,9 +89,9 @@ impl RejectionLog {
     /// Queues `entry` if the rate and the queue allow; otherwise counts it as dropped.
     pub fn record(&self, entry: NewRejection) {
         let allowed = self
-            .bucket
+            .buckets
             .lock()
-            .map(|mut bucket| bucket.try_take(Instant::now()))
+            .map(|mut buckets| buckets.try_take(&entry.reason, Instant::now()))
             .unwrap_or(false);
         if !allowed {
             self.metrics.rejection_log_dropped.inc("rate_limited");

@@ -106,6 +106,27 @@ on_both_backends! {
         assert!(kept.iter().all(|r| r.id > newest - 5), "the newest rows are kept: {kept:?}");
     }
 
+    async fn a_scan_of_unknown_source_names_leaves_room_for_a_real_senders_refusals(test_db) {
+        let ops = OpsSettings {
+            rejection_log: RejectionLogLimits { max_rows: 100, per_second: 0.0, burst: 20, queue: 256, batch: 4 },
+            ..OpsSettings::default()
+        };
+        let app = TestApp::spawn_with(&test_db, AppOptions { ops, ..AppOptions::default() }).await;
+        for n in 0..30 {
+            json_with_status(app.post_to_source::<&str, &str>(&format!("scan-{n}"), "{}", &[]).await, 404).await;
+        }
+        for _ in 0..10 {
+            json_with_status(app.post_callback("{}", &[]).await, 401).await;
+        }
+        eventually("5 of the scan and the 10 refusals written, 25 dropped", || async {
+            let text = scrape(&app).await;
+            sample(&text, "hookbox_rejection_log_written_total") == 15.0
+                && sample(&text, "hookbox_rejection_log_dropped_total{cause=\"rate_limited\"}") == 25.0
+        }).await;
+        let kept = rejections::page(&app.db, None, 100).await.unwrap();
+        assert_eq!(kept.iter().filter(|r| r.source == "llm-callback").count(), 10, "{kept:?}");
+    }
+
     async fn metrics_count_ingest_outcomes_and_are_refused_to_strangers(test_db) {
         let app = TestApp::spawn(&test_db).await;
         let before = scrape(&app).await;
