@@ -34,17 +34,28 @@ fn fitted(body: BytesMut) -> Bytes {
     }
 }
 
+/// How much of a request's body was read: `received` also for one refused part-way (too
+/// large, too slow, cut off), which the rejection log records; `whole` once all of it was.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BodyRead {
+    pub received: Option<usize>,
+    pub whole: Option<usize>,
+}
+
 /// Reads the whole body, stopping with 413 the moment it crosses `limit` (a chunked body has
-/// no declared length) and with 408 when it has not fully arrived within `timeout`.
+/// no declared length) and with 408 when it has not fully arrived within `timeout`. `received`
+/// counts the bytes that arrived, whatever the outcome.
 pub async fn read_limited(
     mut payload: web::Payload,
     limit: usize,
     timeout: Duration,
+    received: &mut usize,
 ) -> Result<Bytes, IngestError> {
     let read = async {
         let mut body = BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|error| IngestError::BodyRead(error.to_string()))?;
+            *received += chunk.len();
             if body.len() + chunk.len() > limit {
                 return Err(IngestError::PayloadTooLarge { limit });
             }

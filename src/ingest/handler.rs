@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::Utc;
 use serde::Serialize;
 
-use super::body::{check_declared_length, read_limited};
+use super::body::{check_declared_length, read_limited, BodyRead};
 use super::delivery::{body_sha256, header_text, preview};
 use super::error::IngestError;
 use super::source::{Source, Sources};
@@ -64,8 +64,8 @@ pub async fn receive(
     state: web::Data<IngestState>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let mut body_bytes = None;
-    let result = accept(&req, &source, payload, &state, &mut body_bytes).await;
+    let mut read = BodyRead::default();
+    let result = accept(&req, &source, payload, &state, &mut read).await;
     let outcome = match &result {
         Ok(accepted) if accepted.duplicate => "duplicate",
         Ok(_) => "accepted",
@@ -73,7 +73,7 @@ pub async fn receive(
     };
     state
         .metrics
-        .observe_ingest(outcome, started.elapsed(), body_bytes);
+        .observe_ingest(outcome, started.elapsed(), read.whole);
     match result {
         Ok(accepted) => {
             if accepted.duplicate {
@@ -104,7 +104,7 @@ pub async fn receive(
                     .record_failure(peer_ip(&req), &source);
             }
             let status = error.status_code().as_u16();
-            let entry = rejections::describe(&req, &source, error.code(), status, body_bytes);
+            let entry = rejections::describe(&req, &source, error.code(), status, read.received);
             state.rejections.record(entry);
             error.error_response()
         }
@@ -116,7 +116,7 @@ async fn accept(
     source_name: &str,
     payload: web::Payload,
     state: &IngestState,
-    body_bytes: &mut Option<usize>,
+    read: &mut BodyRead,
 ) -> Result<Accepted, IngestError> {
     let received_at = Utc::now().naive_utc();
     let source = state
@@ -133,8 +133,17 @@ async fn accept(
     refuse_content_encoding(headers)?;
     check_declared_length(req, source.body_limit)?;
     let presented = source.scheme.presented(headers, Utc::now().timestamp())?;
-    let body = read_limited(payload, source.body_limit, state.body_timeout).await?;
-    *body_bytes = Some(body.len());
+    let mut received = 0;
+    let body = read_limited(
+        payload,
+        source.body_limit,
+        state.body_timeout,
+        &mut received,
+    )
+    .await;
+    read.received = Some(received);
+    let body = body?;
+    read.whole = Some(body.len());
     let secret_label = source.scheme.verify(&presented, &body)?;
     let verified_at = Utc::now().naive_utc();
     let parsed = source.mapping.parse(&body, headers)?;

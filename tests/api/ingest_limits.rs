@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::helpers::*;
 use bytes::Bytes;
-use hookbox::store::callbacks;
+use hookbox::store::{callbacks, rejections};
 
 const LIMIT: usize = 1_048_576;
 
@@ -56,6 +56,11 @@ on_both_backends! {
         let json = json_with_status(refused, 413).await;
         assert_eq!(json["error"], "payload_too_large");
         assert_eq!(callbacks::count(&app.db).await.unwrap(), 1);
+        eventually("the refusal is logged", || async {
+            rejections::count(&app.db).await.unwrap() == 1
+        }).await;
+        let logged = rejections::page(&app.db, None, 1).await.unwrap();
+        assert!(logged[0].body_bytes.is_some_and(|read| read > LIMIT as i64), "{logged:?}");
     }
 }
 
@@ -105,4 +110,12 @@ async fn a_trickling_body_is_cut_off_by_the_body_timeout() {
     assert!(text.contains("body_timeout"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(8));
     assert_eq!(callbacks::count(&app.db).await.unwrap(), 0);
+    // The rejection log says how much of the body had arrived, not that none was read.
+    eventually("the refusal is logged", || async {
+        rejections::count(&app.db).await.unwrap() == 1
+    })
+    .await;
+    let logged = rejections::page(&app.db, None, 1).await.unwrap();
+    assert_eq!(logged[0].reason, "body_timeout");
+    assert_eq!(logged[0].body_bytes, Some(5));
 }
