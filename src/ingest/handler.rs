@@ -104,7 +104,16 @@ pub async fn receive(
                     .record_failure(peer_ip(&req), &source);
             }
             let status = error.status_code().as_u16();
-            let entry = rejections::describe(&req, &source, error.code(), status, read.received);
+            let known = state.sources.get(&source);
+            let own_headers = known.as_deref().map(Source::own_header_names);
+            let entry = rejections::describe(
+                &req,
+                &source,
+                own_headers.as_deref().unwrap_or_default(),
+                error.code(),
+                status,
+                read.received,
+            );
             state.rejections.record(entry);
             error.error_response()
         }

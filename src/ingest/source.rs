@@ -27,6 +27,20 @@ pub struct Source {
 }
 
 impl Source {
+    /// The headers of its own this source reads (its signature header, its idempotency
+    /// header), beside the fixed ones every rejection entry looks for.
+    pub fn own_header_names(&self) -> Vec<&str> {
+        let signature = match &self.scheme {
+            Scheme::HmacSha256Hex { header, .. } => Some(header.as_str()),
+            Scheme::StandardWebhooks { .. } => None,
+        };
+        let idempotency = match &self.idempotency {
+            IdempotencyRule::Header(name) => Some(name.as_str()),
+            _ => None,
+        };
+        signature.into_iter().chain(idempotency).collect()
+    }
+
     /// The built-in source of the LLM-callback contract.
     pub fn llm_callback(secrets: SecretSet) -> Source {
         Source {

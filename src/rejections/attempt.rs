@@ -17,18 +17,23 @@ const SIGNATURE_HEADERS: [&str; 6] = [
     "content-encoding",
 ];
 
+/// `source_headers`: the headers of the source's own (`Source::own_header_names`), when the
+/// name is one of a source.
 pub fn describe(
     req: &HttpRequest,
     source: &str,
+    source_headers: &[&str],
     reason: &'static str,
     http_status: u16,
     body_bytes: Option<usize>,
 ) -> NewRejection {
     let headers = req.headers();
-    let present: Vec<&str> = SIGNATURE_HEADERS
-        .into_iter()
-        .filter(|name| headers.contains_key(*name))
-        .collect();
+    let mut present: Vec<&str> = Vec::new();
+    for name in SIGNATURE_HEADERS.iter().chain(source_headers) {
+        if headers.contains_key(*name) && !present.contains(name) {
+            present.push(name);
+        }
+    }
     NewRejection {
         rejected_at: Utc::now().naive_utc(),
         reason: reason.to_owned(),
@@ -69,7 +74,14 @@ mod tests {
             .insert_header(("content-length", "12"))
             .peer_addr("10.0.0.7:4000".parse().unwrap())
             .to_http_request();
-        let entry = describe(&req, "llm-\0callback", "invalid_signature", 401, Some(12));
+        let entry = describe(
+            &req,
+            "llm-\0callback",
+            &[],
+            "invalid_signature",
+            401,
+            Some(12),
+        );
         assert_eq!(entry.headers_present, "x-webhook-signature,webhook-id");
         assert_eq!(entry.source, "llm-callback");
         assert_eq!(entry.user_agent.as_deref(), Some("curl/8x"));
@@ -80,6 +92,21 @@ mod tests {
         assert!(
             !debug.contains("deadbeef"),
             "no header value is kept: {debug}"
+        );
+    }
+
+    #[test]
+    fn a_sources_own_signature_and_idempotency_headers_are_named_too() {
+        let req = TestRequest::post()
+            .insert_header(("x-signature", "sha256=deadbeef"))
+            .insert_header(("x-github-delivery", "d-1"))
+            .insert_header(("x-webhook-signature", "sha256=00"))
+            .to_http_request();
+        let own = ["x-signature", "x-github-delivery", "x-webhook-signature"];
+        let entry = describe(&req, "builds", &own, "invalid_signature", 401, None);
+        assert_eq!(
+            entry.headers_present,
+            "x-webhook-signature,x-signature,x-github-delivery"
         );
     }
 }

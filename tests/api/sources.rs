@@ -7,7 +7,7 @@ use hookbox::ingest::config::{DefaultSecret, SourcesLoader};
 use hookbox::ingest::source::{Source, Sources};
 use hookbox::ingest::standard_webhooks::{decode_secret, signature_header};
 use hookbox::send_test::{sample_body, send, SampleOptions};
-use hookbox::store::callbacks;
+use hookbox::store::{callbacks, rejections};
 
 use crate::helpers::*;
 
@@ -226,6 +226,32 @@ on_both_backends! {
         let json = json_with_status(response, 400).await;
         assert_eq!(json["error"], "invalid_payload");
         assert!(json["detail"].as_str().unwrap().contains("job_id"), "{json}");
+    }
+
+    async fn a_refusal_names_the_sources_own_headers_in_the_rejection_log(test_db) {
+        let config = format!(r#"
+[sources.builds]
+scheme = "hmac-sha256-hex"
+signature_header = "x-signature"
+idempotency_key = "header:x-delivery"
+secrets = [{{ label = "ci", value = "{BUILDS_SECRET}" }}]
+[sources.builds.fields]
+job_id = "/id"
+event = "/type"
+"#);
+        let (sources, _, _dir) = sources_from(&config);
+        let app = spawn_with_sources(&test_db, sources).await;
+        let body = r#"{"id":"b-1","type":"build.done"}"#;
+        let wrong = vec![
+            ("x-signature".to_owned(), sign("another-secret-0000000", body)),
+            ("x-delivery".to_owned(), "d-1".to_owned()),
+        ];
+        assert_eq!(error_code(app.post_to_source("builds", body, &wrong).await, 401).await, "invalid_signature");
+        eventually("the refusal is logged", || async {
+            rejections::count(&app.db).await.unwrap() == 1
+        }).await;
+        let logged = rejections::page(&app.db, None, 1).await.unwrap();
+        assert_eq!(logged[0].headers_present, "x-signature,x-delivery", "not 'none': the sender did sign");
     }
 
     async fn a_custom_hmac_source_uses_its_header_mapping_limit_and_secret(test_db) {
