@@ -103,8 +103,8 @@ function showEmpty(empty) {
   if (!empty) return;
   replace(
     box,
-    h('p', { className: 'empty-title', text: 'No rejected deliveries — every request that reached Hookbox was accepted.' }),
-    h('p', { className: 'muted', text: 'A refused request (a wrong or missing signature, a body over the limit, invalid JSON…) shows up here with the reason in plain words.' }),
+    h('p', { className: 'empty-title', text: 'No rejected deliveries in the log.' }),
+    h('p', { className: 'muted', text: 'A refused request to a webhook URL (a wrong or missing signature, a body over the limit, invalid JSON…) shows up here with the reason in plain words. Under a flood some are left out; /metrics counts them.' }),
   );
 }
 
