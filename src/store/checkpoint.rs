@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use diesel::sql_types::Integer;
 use diesel::QueryableByName;
-use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::RunQueryDsl;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -94,7 +94,32 @@ async fn catch_up_and_restart(
     write: &Pool<SqliteConn>,
 ) -> Result<i32, StoreError> {
     checkpoint(read, "PASSIVE").await?;
-    checkpoint(write, "RESTART").await
+    restart(write).await
+}
+
+/// How long a RESTART waits for readers still on the old WAL before it gives up until a later
+/// tick. It waits on the write connection: with that connection's own busy timeout (5 s), one
+/// long dashboard read held the writer, and every callback waiting for it past its 2 s.
+const RESTART_WAIT: Duration = Duration::from_millis(100);
+
+async fn restart(write: &Pool<SqliteConn>) -> Result<i32, StoreError> {
+    let mut conn = write.get().await?;
+    let set_busy_timeout = |millis: u128| format!("PRAGMA busy_timeout = {millis}");
+    diesel::sql_query(set_busy_timeout(RESTART_WAIT.as_millis()))
+        .execute(&mut conn)
+        .await?;
+    let restarted = diesel::sql_query("PRAGMA wal_checkpoint(RESTART)")
+        .get_result::<CheckpointResult>(&mut conn)
+        .await;
+    let restored = diesel::sql_query(set_busy_timeout(u128::from(super::SQLITE_BUSY_TIMEOUT_MS)))
+        .execute(&mut conn)
+        .await;
+    if restored.is_err() {
+        // A write connection left with the short wait would refuse the CLI's brief writes.
+        drop(Object::take(conn));
+    }
+    restored?;
+    Ok(restarted?.log)
 }
 
 /// Runs one checkpoint in `mode`; returns the pages in the WAL.
@@ -112,6 +137,63 @@ mod tests {
     use crate::store::{DatabaseUrl, PoolSettings};
 
     const BLOB: usize = 8 << 10;
+
+    #[derive(QueryableByName)]
+    struct BusyTimeout {
+        #[diesel(sql_type = Integer)]
+        timeout: i32,
+    }
+
+    /// A reader still on the WAL keeps a RESTART from finishing: it gives the write connection
+    /// back after its short wait instead of the connection's 5-s busy timeout, and leaves that
+    /// timeout as it was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_held_up_by_a_reader_gives_the_writer_back_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = DatabaseUrl::Sqlite(dir.path().join("held.db"));
+        let settings = PoolSettings {
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(10),
+            answer_timeout: crate::store::DEFAULT_ANSWER_TIMEOUT,
+        };
+        let db = Db::connect(&url, &settings).expect("pools");
+        let Db::Sqlite { read, write } = &db else {
+            unreachable!("a SQLite database")
+        };
+        let mut writing = write.get().await.expect("connection");
+        diesel::sql_query("CREATE TABLE filler (data BLOB NOT NULL)")
+            .execute(&mut writing)
+            .await
+            .expect("table");
+        diesel::sql_query(format!(
+            "INSERT INTO filler (data) VALUES (randomblob({BLOB}))"
+        ))
+        .execute(&mut writing)
+        .await
+        .expect("insert");
+        drop(writing);
+        let mut reading = read.get().await.expect("connection");
+        diesel_async::SimpleAsyncConnection::batch_execute(
+            &mut *reading,
+            "BEGIN; SELECT count(*) FROM filler;",
+        )
+        .await
+        .expect("a read transaction on the WAL");
+
+        let started = std::time::Instant::now();
+        restart(write).await.expect("answers, busy");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "held the writer {:?}",
+            started.elapsed()
+        );
+        let mut writing = write.get().await.expect("connection");
+        let busy: BusyTimeout = diesel::sql_query("PRAGMA busy_timeout")
+            .get_result(&mut writing)
+            .await
+            .expect("pragma");
+        assert_eq!(busy.timeout, 5000);
+    }
 
     /// Under sustained writes the passive checkpoints never let SQLite start the WAL from the
     /// beginning again; the RESTART past the threshold (here 1 MiB) does. Writes are paced at

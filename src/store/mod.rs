@@ -55,6 +55,8 @@ type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 /// checkpoints off the commit path (checkpoint.rs).
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
+/// The `busy_timeout` of `SQLITE_PRAGMAS`, for a connection that lowers it for a moment.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 5000;
 
 /// `PoolSettings::answer_timeout` unless configured (`--db-answer-timeout-ms`).
 pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
