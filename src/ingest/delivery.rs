@@ -89,7 +89,15 @@ impl IdempotencyRule {
                     .map_err(|error| IngestError::InvalidJson(error.to_string()))?;
                 let id = match value.pointer(pointer) {
                     Some(serde_json::Value::String(text)) => Some(text.clone()),
-                    Some(serde_json::Value::Number(number)) => Some(number.to_string()),
+                    Some(serde_json::Value::Number(number)) if !is_rounded(number) => {
+                        Some(number.to_string())
+                    }
+                    Some(serde_json::Value::Number(_)) => {
+                        return Err(IngestError::InvalidPayload(format!(
+                            "the idempotency key at {pointer} is a number too large to keep \
+                             exactly; send it as a string"
+                        )))
+                    }
                     _ => None,
                 };
                 id.as_deref()
@@ -104,6 +112,15 @@ impl IdempotencyRule {
             }
         }
     }
+}
+
+/// An integer beyond what serde_json keeps exactly (past the 64-bit range it holds as `f64`):
+/// two ids that differ only in their last digits would be one key, and the second delivery
+/// answered as a duplicate of the first and dropped.
+fn is_rounded(number: &serde_json::Number) -> bool {
+    number
+        .as_f64()
+        .is_some_and(|n| number.is_f64() && n.fract() == 0.0 && n.abs() >= 9_007_199_254_740_992.0)
 }
 
 fn key_text(raw: &[u8]) -> Option<&str> {
@@ -264,6 +281,33 @@ mod tests {
                 .ok(),
             Some("ptr:evt_9".into())
         );
+    }
+
+    #[test]
+    fn a_numeric_pointer_key_too_large_to_keep_exactly_is_refused_not_merged() {
+        let key = |id: &str| {
+            let body = format!(r#"{{"job_id":"j","event":"e","meta":{{"id":{id}}}}}"#);
+            let payload = crate::ingest::payload::CallbackPayload::parse(body.as_bytes())
+                .expect("a valid payload");
+            IdempotencyRule::Pointer("/meta/id".into()).key(
+                &HeaderMap::new(),
+                body.as_bytes(),
+                &payload,
+                "h",
+            )
+        };
+        assert_eq!(
+            key("18446744073709551615").ok(),
+            Some("ptr:18446744073709551615".into())
+        );
+        assert_eq!(key("-42").ok(), Some("ptr:-42".into()));
+        assert_eq!(key("1.5").ok(), Some("ptr:1.5".into()));
+        for rounded in ["18446744073709551617", "18446744073709551618", "1e20"] {
+            assert!(
+                matches!(key(rounded), Err(IngestError::InvalidPayload(_))),
+                "{rounded}"
+            );
+        }
     }
 
     #[test]
