@@ -12,7 +12,7 @@ use crate::config::{
     SecretArgs, ServeArgs,
 };
 use crate::dashboard::DashboardSettings;
-use crate::ingest::config::{DefaultSecret, SourcesLoader};
+use crate::ingest::config::{DefaultSecret, Generation, SourcesLoader};
 use crate::ingest::reload::reload_on_sighup;
 use crate::ingest::source::Sources;
 use crate::metrics::{IpNet, Metrics, MetricsAccess};
@@ -51,7 +51,11 @@ pub fn sources_loader(
             inline: secrets.webhook_secret.clone(),
             file: secrets.webhook_secret_file.clone(),
             data_dir: data_dir.to_owned(),
-            may_generate,
+            generation: if may_generate {
+                Generation::until_one_existed()
+            } else {
+                Generation::Never
+            },
         },
     }
 }
@@ -99,7 +103,6 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     );
     let sources = Sources::new(loader.load()?);
     tracing::info!(sources = ?sources.names(), "sources loaded");
-    let loader = loader.for_reloads();
     // Also without a config file: a reload then re-reads the llm-callback secret (file).
     reload_on_sighup(sources.clone(), loader.clone())?;
     let settings = Settings {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use hookbox::ingest::config::{DefaultSecret, SourcesLoader};
+use hookbox::ingest::config::{DefaultSecret, Generation, SourcesLoader};
 use hookbox::ingest::source::{Source, Sources};
 use hookbox::ingest::standard_webhooks::{decode_secret, signature_header};
 use hookbox::send_test::{sample_body, send, SampleOptions};
@@ -61,7 +61,7 @@ pub fn loader_for(path: &Path) -> SourcesLoader {
             inline: Some(format!("{SECRET_LABEL}:{SECRET}")),
             file: None,
             data_dir: path.parent().expect("dir").to_owned(),
-            may_generate: false,
+            generation: Generation::Never,
         },
     }
 }

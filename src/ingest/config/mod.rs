@@ -8,6 +8,8 @@ mod resolve;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::secrets::{self, SecretError, SecretOrigin, SecretSet};
 use super::source::Source;
@@ -63,18 +65,41 @@ pub struct DefaultSecret {
     pub inline: Option<String>,
     pub file: Option<PathBuf>,
     pub data_dir: PathBuf,
-    /// Generate one in the data directory when none exists (the server); otherwise refuse
-    /// (`send-test` must not create a secret of its own).
-    pub may_generate: bool,
+    pub generation: Generation,
+}
+
+/// Whether the default secret may be generated in the data directory.
+#[derive(Clone, Debug)]
+pub enum Generation {
+    /// Never: `send-test` and `config check` must not create a secret of their own.
+    Never,
+    /// The server's loads, at start and at every reload: while no generated secret has been
+    /// used. Once one has, one that has gone (deleted, a data directory mounted afresh) fails
+    /// the load, so a reload keeps the running sources, instead of a new secret that refuses
+    /// every sender's signature. Shared by the loader's clones.
+    UntilOneExisted(Arc<AtomicBool>),
+}
+
+impl Generation {
+    pub fn until_one_existed() -> Generation {
+        Generation::UntilOneExisted(Arc::default())
+    }
 }
 
 impl DefaultSecret {
     fn resolve(&self) -> Result<SecretSet, SecretError> {
         let (inline, file) = (self.inline.as_deref(), self.file.as_deref());
-        if !self.may_generate {
-            return secrets::resolve_existing(inline, file, &self.data_dir);
-        }
+        let existed = match &self.generation {
+            Generation::UntilOneExisted(existed) if !existed.load(Ordering::SeqCst) => existed,
+            _ => return secrets::resolve_existing(inline, file, &self.data_dir),
+        };
         let (set, origin) = secrets::resolve(inline, file, &self.data_dir)?;
+        if matches!(
+            origin,
+            SecretOrigin::Generated(_) | SecretOrigin::PreviouslyGenerated(_)
+        ) {
+            existed.store(true, Ordering::SeqCst);
+        }
         match origin {
             SecretOrigin::Configured => {
                 let labels: Vec<_> = set.iter().map(|s| s.label().as_str()).collect();
@@ -100,21 +125,6 @@ pub struct SourcesLoader {
 }
 
 impl SourcesLoader {
-    /// The same, for a running server's reloads, made once its sources are loaded: once a
-    /// generated secret exists, one that has gone (deleted, a data directory mounted afresh)
-    /// fails the reload, keeping the sources in force, instead of being generated anew and
-    /// refusing every sender's signature. While none exists (every source had a secret of its
-    /// own), a reload that adds a source without one generates it, as a first start would.
-    pub fn for_reloads(&self) -> SourcesLoader {
-        let mut loader = self.clone();
-        let generated = self
-            .default_secret
-            .data_dir
-            .join(secrets::GENERATED_SECRET_FILE);
-        loader.default_secret.may_generate &= !generated.exists();
-        loader
-    }
-
     pub fn load(&self) -> Result<Vec<Source>, LoadError> {
         let Some(path) = &self.config else {
             return Ok(vec![Source::llm_callback(self.default_secret.resolve()?)]);

@@ -15,7 +15,7 @@ fn loader(dir: &Path, text: &str) -> SourcesLoader {
             inline: Some("default:default-secret-0123456789".into()),
             file: None,
             data_dir: dir.to_owned(),
-            may_generate: false,
+            generation: Generation::Never,
         },
     }
 }
@@ -184,7 +184,7 @@ fn without_a_file_there_is_the_llm_callback_source_alone() {
             inline: Some("k:abcdefghijklmnop".into()),
             file: None,
             data_dir: dir.path().to_owned(),
-            may_generate: false,
+            generation: Generation::Never,
         },
     };
     let sources = loader.load().expect("valid");
@@ -196,20 +196,19 @@ fn without_a_file_there_is_the_llm_callback_source_alone() {
 #[test]
 fn a_reload_never_generates_a_secret_in_place_of_one_that_has_gone() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let at_start = SourcesLoader {
+    let server = SourcesLoader {
         config: None,
         default_secret: DefaultSecret {
             inline: None,
             file: None,
             data_dir: dir.path().to_owned(),
-            may_generate: true,
+            generation: Generation::until_one_existed(),
         },
     };
-    at_start.load().expect("generates one at the first start");
-    let reloads = at_start.for_reloads();
+    server.load().expect("generates one at the first start");
     let generated = dir.path().join("webhook-secret");
     std::fs::remove_file(&generated).expect("generated");
-    assert!(reloads.load().is_err());
+    assert!(server.clone().load().is_err(), "a reload fails");
     assert!(
         !generated.exists(),
         "no new secret behind the senders' back"
@@ -217,30 +216,28 @@ fn a_reload_never_generates_a_secret_in_place_of_one_that_has_gone() {
 }
 
 #[test]
-fn a_reload_that_adds_a_source_without_a_secret_generates_one_if_none_existed() {
+fn a_reload_that_adds_a_source_without_a_secret_generates_one_if_none_existed_yet() {
     let dir = tempfile::tempdir().expect("temp dir");
     let own_secret = "[sources.a]\nscheme = \"hmac-sha256-hex\"\n\
                       secrets = [{ label = \"x\", value = \"a-secret-0123456789\" }]\n\
                       [sources.a.fields]\njob_id = \"/id\"\nevent = \"/type\"\n";
-    let mut at_start = loader(dir.path(), own_secret);
-    at_start.default_secret.inline = None;
-    at_start.default_secret.may_generate = true;
-    assert_eq!(
-        at_start.load().expect("every source has its secret").len(),
-        1
-    );
-    let reloads = at_start.for_reloads();
-    let path = reloads.config.clone().expect("a file");
+    let mut server = loader(dir.path(), own_secret);
+    server.default_secret.inline = None;
+    server.default_secret.generation = Generation::until_one_existed();
+    assert_eq!(server.load().expect("every source has its secret").len(), 1);
+    let path = server.config.clone().expect("a file");
     let added = format!("{own_secret}[sources.llm-callback]\npreset = \"llm-callback\"\n");
     std::fs::write(&path, added).expect("write");
     assert_eq!(
-        reloads
-            .load()
-            .expect("generated, as at a first start")
-            .len(),
+        server.load().expect("generated, as at a first start").len(),
         2
     );
-    assert!(dir.path().join("webhook-secret").exists());
+    let generated = dir.path().join("webhook-secret");
+    assert!(generated.exists());
+    // From now on it is the one the senders were given: gone, it is not generated again.
+    std::fs::remove_file(&generated).expect("generated");
+    assert!(server.load().is_err());
+    assert!(!generated.exists());
 }
 
 #[test]
