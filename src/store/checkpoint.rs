@@ -43,6 +43,9 @@ pub struct Checkpointer {
 
 #[derive(QueryableByName)]
 struct CheckpointResult {
+    /// 1 when the checkpoint could not finish: a RESTART whose wait for readers ran out.
+    #[diesel(sql_type = Integer)]
+    busy: i32,
     /// Pages in the WAL (-1 when the database is not in WAL mode).
     #[diesel(sql_type = Integer)]
     log: i32,
@@ -61,6 +64,7 @@ impl Checkpointer {
         let (read, write) = (read.clone(), write.clone());
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
+            let mut backoff = RestartBackoff::default();
             loop {
                 tokio::select! {
                     _ = stopped.changed() => return,
@@ -69,11 +73,15 @@ impl Checkpointer {
                 // Runs to completion once started: stopping is only looked at between
                 // checkpoints, so no connection is dropped halfway through one.
                 let passive = checkpoint(&read, "PASSIVE").await;
-                let restarted = match passive {
-                    Ok(pages) if pages > restart_pages => catch_up_and_restart(&read, &write).await,
-                    other => other,
+                let checkpointed = match passive {
+                    Ok(pages) if pages > restart_pages && backoff.due() => {
+                        catch_up_and_restart(&read, &write)
+                            .await
+                            .map(|restarted| backoff.record(restarted))
+                    }
+                    other => other.map(|_| ()),
                 };
-                if let Err(error) = restarted {
+                if let Err(error) = checkpointed {
                     tracing::warn!(error = %error, "SQLite checkpoint failed; retrying");
                 }
             }
@@ -92,9 +100,47 @@ impl Checkpointer {
 async fn catch_up_and_restart(
     read: &Pool<SqliteConn>,
     write: &Pool<SqliteConn>,
-) -> Result<i32, StoreError> {
+) -> Result<bool, StoreError> {
     checkpoint(read, "PASSIVE").await?;
     restart(write).await
+}
+
+/// After a RESTART that readers kept from finishing, the next waits 1, 2, 4, then 8 ticks:
+/// each try holds the writer for up to `RESTART_WAIT`, and reads that overlap without a gap
+/// (many dashboards polling) would otherwise cost it that every tick.
+#[derive(Debug, Default)]
+struct RestartBackoff {
+    busy_in_a_row: u32,
+    ticks_to_skip: u32,
+}
+
+/// Kept from restarting this many times in a row, the WAL's growth is worth a warning.
+const WARN_AFTER_BUSY: u32 = 8;
+
+impl RestartBackoff {
+    fn due(&mut self) -> bool {
+        if self.ticks_to_skip == 0 {
+            return true;
+        }
+        self.ticks_to_skip -= 1;
+        false
+    }
+
+    fn record(&mut self, restarted: bool) {
+        if restarted {
+            *self = RestartBackoff::default();
+            return;
+        }
+        self.busy_in_a_row += 1;
+        self.ticks_to_skip = 1 << (self.busy_in_a_row.min(4) - 1);
+        if self.busy_in_a_row == WARN_AFTER_BUSY {
+            tracing::warn!(
+                tries = WARN_AFTER_BUSY,
+                "SQLite's WAL could not be restarted: reads kept using it; it grows until a try \
+                 finds them gone"
+            );
+        }
+    }
 }
 
 /// How long a RESTART waits for readers still on the old WAL before it gives up until a later
@@ -102,7 +148,8 @@ async fn catch_up_and_restart(
 /// long dashboard read held the writer, and every callback waiting for it past its 2 s.
 const RESTART_WAIT: Duration = Duration::from_millis(100);
 
-async fn restart(write: &Pool<SqliteConn>) -> Result<i32, StoreError> {
+/// Whether the WAL was restarted (not when readers still used it after `RESTART_WAIT`).
+async fn restart(write: &Pool<SqliteConn>) -> Result<bool, StoreError> {
     let mut conn = write.get().await?;
     let set_busy_timeout = |millis: u128| format!("PRAGMA busy_timeout = {millis}");
     diesel::sql_query(set_busy_timeout(RESTART_WAIT.as_millis()))
@@ -119,7 +166,7 @@ async fn restart(write: &Pool<SqliteConn>) -> Result<i32, StoreError> {
         drop(Object::take(conn));
     }
     restored?;
-    Ok(restarted?.log)
+    Ok(restarted?.busy == 0)
 }
 
 /// Runs one checkpoint in `mode`; returns the pages in the WAL.
@@ -181,7 +228,8 @@ mod tests {
         .expect("a read transaction on the WAL");
 
         let started = std::time::Instant::now();
-        restart(write).await.expect("answers, busy");
+        let restarted = restart(write).await.expect("answers");
+        assert!(!restarted, "the reader still uses the WAL");
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "held the writer {:?}",
@@ -193,6 +241,26 @@ mod tests {
             .await
             .expect("pragma");
         assert_eq!(busy.timeout, 5000);
+        drop(writing);
+        diesel_async::SimpleAsyncConnection::batch_execute(&mut *reading, "COMMIT")
+            .await
+            .expect("the read ends");
+        assert!(restart(write).await.expect("answers"), "the reader is gone");
+    }
+
+    #[test]
+    fn a_restart_kept_from_finishing_is_tried_again_after_1_2_4_then_8_ticks() {
+        let mut backoff = RestartBackoff::default();
+        let mut tries = Vec::new();
+        for tick in 0..40 {
+            if backoff.due() {
+                tries.push(tick);
+                backoff.record(false);
+            }
+        }
+        assert_eq!(tries, [0, 2, 5, 10, 19, 28, 37]);
+        backoff.record(true);
+        assert!(backoff.due(), "a restart that finished resets the wait");
     }
 
     /// Under sustained writes the passive checkpoints never let SQLite start the WAL from the
