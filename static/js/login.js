@@ -69,10 +69,11 @@ async function init() {
   }
   $('#login-form').addEventListener('submit', submit);
   $('#username').focus();
-  // Already signed in (e.g. a bookmarked /login): go straight to the dashboard.
+  // Already signed in (a bookmarked /login, or signed in again in another tab): go straight on,
+  // to the page `next` names if any.
   try {
     await api.me();
-    window.location.replace('/');
+    window.location.replace(safeNext(new URLSearchParams(window.location.search).get('next')));
   } catch {
     // Not signed in: stay here.
   }

@@ -377,6 +377,15 @@ async fn signing_out_and_an_ended_session_return_to_the_login_page() {
                     "History with its filter again",
                 )
                 .await;
+            // Already signed in (again, in another tab, say), the sign-in page goes on to `next`.
+            browser.goto("/login?next=/?tab=history").await;
+            browser
+                .wait_until(
+                    "location.pathname + location.search === '/?tab=history'",
+                    WAIT,
+                    "straight on to next",
+                )
+                .await;
         })
         .await;
     browser.close().await;
