@@ -50,7 +50,6 @@ pub struct Accepted {
         (status = 200, description = "Stored (or a duplicate of a stored delivery)", body = Accepted),
         (status = 400, description = "`invalid_json`, `invalid_payload`, `invalid_header`, `body_read_error`", body = crate::auth::handlers::ErrorBody),
         (status = 401, description = "`missing_signature`, `invalid_signature`, `timestamp_out_of_range` (Standard Webhooks)", body = crate::auth::handlers::ErrorBody),
-        (status = 405, description = "`method_not_allowed`: only POST", body = crate::auth::handlers::ErrorBody),
         (status = 404, description = "`unknown_source`", body = crate::auth::handlers::ErrorBody),
         (status = 408, description = "`body_timeout`", body = crate::auth::handlers::ErrorBody),
         (status = 413, description = "`payload_too_large`", body = crate::auth::handlers::ErrorBody),
