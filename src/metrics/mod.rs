@@ -4,6 +4,7 @@
 mod access;
 mod registry;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +54,22 @@ pub struct Series {
     pub retention_deleted: Counter,
     /// Successful `GET /api/admin/llm-callbacks/check` polls.
     pub polls_served: Counter,
+    /// A scrape's session count still waits for the database: the next scrapes ask for none,
+    /// so that a database that stopped answering holds one connection for it, not one a scrape.
+    session_count_in_flight: AtomicBool,
+}
+
+impl Metrics {
+    /// Whether this scrape may count the sessions: no earlier count still waits.
+    fn start_session_count(&self) -> bool {
+        !self.0.session_count_in_flight.swap(true, Ordering::SeqCst)
+    }
+
+    fn end_session_count(&self) {
+        self.0
+            .session_count_in_flight
+            .store(false, Ordering::SeqCst);
+    }
 }
 
 impl Default for Metrics {
@@ -70,6 +87,7 @@ impl Default for Metrics {
             ),
             retention_deleted: Counter::default(),
             polls_served: Counter::default(),
+            session_count_in_flight: AtomicBool::new(false),
         }))
     }
 }
@@ -221,12 +239,29 @@ pub async fn scrape(
         return json_error(StatusCode::FORBIDDEN, "forbidden");
     }
     let now = chrono::Utc::now().naive_utc();
+    let active_sessions = if !metrics.start_session_count() {
+        tracing::warn!("metrics: active sessions not counted: an earlier count still waits");
+        None
+    } else {
+        count_sessions(&metrics, &db, now).await
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render(&db, active_sessions))
+}
+
+/// The unexpired sessions, or `None` (said in the log) when the database does not answer
+/// within `SESSION_COUNT_WAIT`; the count goes on until its own deadline.
+async fn count_sessions(metrics: &Metrics, db: &Db, now: chrono::NaiveDateTime) -> Option<i64> {
     // A task of its own, as `/readyz`'s ping: dropped mid-flight, a SQLite query panics.
     let counting = {
-        let db = db.clone();
-        tokio::spawn(async move { sessions::count_unexpired(&db, now).await })
+        let (db, metrics) = (db.clone(), metrics.clone());
+        tokio::spawn(async move {
+            let _in_flight = SessionCountInFlight(metrics);
+            sessions::count_unexpired(&db, now).await
+        })
     };
-    let active_sessions = match tokio::time::timeout(SESSION_COUNT_WAIT, counting).await {
+    match tokio::time::timeout(SESSION_COUNT_WAIT, counting).await {
         Ok(Ok(Ok(count))) => Some(count),
         Ok(Ok(Err(error))) => {
             tracing::warn!(error = %error, "metrics: active sessions not counted");
@@ -240,8 +275,14 @@ pub async fn scrape(
             tracing::warn!("metrics: active sessions not counted: no answer within 1 s");
             None
         }
-    };
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render(&db, active_sessions))
+    }
+}
+
+/// Marks the session count done when its task ends, however it ends.
+struct SessionCountInFlight(Metrics);
+
+impl Drop for SessionCountInFlight {
+    fn drop(&mut self) {
+        self.0.end_session_count();
+    }
 }

@@ -368,5 +368,14 @@ async fn a_metrics_scrape_answers_in_time_while_postgres_is_silent() {
         scraped.contains("hookbox_storage_errors_total"),
         "{scraped}"
     );
+    // The next scrape starts no second count behind the one still waiting.
+    let again = tokio::time::timeout(Duration::from_secs(5), scrape(&app))
+        .await
+        .expect("answered");
+    assert!(!again.contains(sessions), "{again}");
     proxy.restore();
+    eventually("the sessions are counted again", || async {
+        scrape(&app).await.contains(sessions)
+    })
+    .await;
 }
