@@ -185,6 +185,28 @@ mod tests {
 
     const BLOB: usize = 8 << 10;
 
+    /// A SQLite database `name` in `dir` with one reading connection beside the writer's and
+    /// an empty table `filler (data BLOB)`.
+    async fn filler_db(dir: &tempfile::TempDir, name: &str) -> Db {
+        let settings = PoolSettings {
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(10),
+            answer_timeout: crate::store::DEFAULT_ANSWER_TIMEOUT,
+        };
+        let url = DatabaseUrl::Sqlite(dir.path().join(name));
+        let db = Db::connect(&url, &settings).expect("pools");
+        let Db::Sqlite { write, .. } = &db else {
+            unreachable!("a SQLite database")
+        };
+        let mut conn = write.get().await.expect("connection");
+        diesel::sql_query("CREATE TABLE filler (data BLOB NOT NULL)")
+            .execute(&mut conn)
+            .await
+            .expect("table");
+        drop(conn);
+        db
+    }
+
     #[derive(QueryableByName)]
     struct BusyTimeout {
         #[diesel(sql_type = Integer)]
@@ -197,21 +219,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_restart_held_up_by_a_reader_gives_the_writer_back_at_once() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = DatabaseUrl::Sqlite(dir.path().join("held.db"));
-        let settings = PoolSettings {
-            max_connections: 2,
-            acquire_timeout: Duration::from_secs(10),
-            answer_timeout: crate::store::DEFAULT_ANSWER_TIMEOUT,
-        };
-        let db = Db::connect(&url, &settings).expect("pools");
+        let db = filler_db(&dir, "held.db").await;
         let Db::Sqlite { read, write } = &db else {
             unreachable!("a SQLite database")
         };
         let mut writing = write.get().await.expect("connection");
-        diesel::sql_query("CREATE TABLE filler (data BLOB NOT NULL)")
-            .execute(&mut writing)
-            .await
-            .expect("table");
         diesel::sql_query(format!(
             "INSERT INTO filler (data) VALUES (randomblob({BLOB}))"
         ))
@@ -270,23 +282,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_restart_keeps_the_wal_bounded_under_sustained_writes() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("bounded.db");
-        let url = DatabaseUrl::Sqlite(path);
-        let settings = PoolSettings {
-            max_connections: 2,
-            acquire_timeout: Duration::from_secs(10),
-            answer_timeout: crate::store::DEFAULT_ANSWER_TIMEOUT,
-        };
-        let db = Db::connect(&url, &settings).expect("pools");
+        let db = filler_db(&dir, "bounded.db").await;
         let Db::Sqlite { write, .. } = &db else {
             unreachable!("a SQLite database")
         };
-        let mut conn = write.get().await.expect("connection");
-        diesel::sql_query("CREATE TABLE filler (data BLOB NOT NULL)")
-            .execute(&mut conn)
-            .await
-            .expect("table");
-        drop(conn);
 
         let checkpointer = Checkpointer::restarting_past(&db, 256).expect("SQLite");
         let wal = dir.path().join("bounded.db-wal");

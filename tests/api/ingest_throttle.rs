@@ -14,14 +14,7 @@ async fn spawn_limited(test_db: &TestDb, limit: &str) -> TestApp {
         failed_signature_limit: Some(limit),
         ..OpsSettings::default()
     };
-    TestApp::spawn_with(
-        test_db,
-        AppOptions {
-            ops,
-            ..AppOptions::default()
-        },
-    )
-    .await
+    TestApp::spawn_with_ops(test_db, ops).await
 }
 
 /// A client whose requests come from `local` (any 127.0.0.0/8 address reaches the server).

@@ -85,19 +85,11 @@ on_both_backends! {
     }
 
     async fn the_rejection_log_is_capped_in_rows_and_in_rate(test_db) {
-        let ops = OpsSettings {
-            rejection_log: RejectionLogLimits { max_rows: 5, per_second: 0.0, burst: 20, queue: 256, batch: 4 },
-            ..OpsSettings::default()
-        };
-        let app = TestApp::spawn_with(&test_db, AppOptions { ops, ..AppOptions::default() }).await;
+        let app = app_with_a_rejection_log_of(&test_db, 5).await;
         for _ in 0..50 {
             json_with_status(app.post_callback("{}", &[]).await, 401).await;
         }
-        eventually("20 written, 30 dropped by rate", || async {
-            let text = scrape(&app).await;
-            sample(&text, "hookbox_rejection_log_written_total") == 20.0
-                && sample(&text, "hookbox_rejection_log_dropped_total{cause=\"rate_limited\"}") == 30.0
-        }).await;
+        rejection_log_wrote(&app, 20.0, 30.0).await;
         eventually("pruned to 5 rows", || async {
             rejections::count(&app.db).await.unwrap() == 5
         }).await;
@@ -107,22 +99,15 @@ on_both_backends! {
     }
 
     async fn a_scan_of_unknown_source_names_leaves_room_for_a_real_senders_refusals(test_db) {
-        let ops = OpsSettings {
-            rejection_log: RejectionLogLimits { max_rows: 100, per_second: 0.0, burst: 20, queue: 256, batch: 4 },
-            ..OpsSettings::default()
-        };
-        let app = TestApp::spawn_with(&test_db, AppOptions { ops, ..AppOptions::default() }).await;
+        let app = app_with_a_rejection_log_of(&test_db, 100).await;
         for n in 0..30 {
             json_with_status(app.post_to_source::<&str, &str>(&format!("scan-{n}"), "{}", &[]).await, 404).await;
         }
         for _ in 0..10 {
             json_with_status(app.post_callback("{}", &[]).await, 401).await;
         }
-        eventually("5 of the scan and the 10 refusals written, 25 dropped", || async {
-            let text = scrape(&app).await;
-            sample(&text, "hookbox_rejection_log_written_total") == 15.0
-                && sample(&text, "hookbox_rejection_log_dropped_total{cause=\"rate_limited\"}") == 25.0
-        }).await;
+        // 5 of the scan and the 10 refusals.
+        rejection_log_wrote(&app, 15.0, 25.0).await;
         let kept = rejections::page(&app.db, None, 100).await.unwrap();
         assert_eq!(kept.iter().filter(|r| r.source == "llm-callback").count(), 10, "{kept:?}");
     }
@@ -250,4 +235,34 @@ fn purge_deletes_everything_older_than_the_given_days() {
         String::from_utf8_lossy(&all.stdout).contains("deleted 1 callbacks"),
         "{all:?}"
     );
+}
+
+/// A server whose rejection log keeps `max_rows` and writes a burst of 20, then nothing more.
+async fn app_with_a_rejection_log_of(test_db: &TestDb, max_rows: u32) -> TestApp {
+    let rejection_log = RejectionLogLimits {
+        max_rows,
+        per_second: 0.0,
+        burst: 20,
+        queue: 256,
+        batch: 4,
+    };
+    let ops = OpsSettings {
+        rejection_log,
+        ..OpsSettings::default()
+    };
+    TestApp::spawn_with_ops(test_db, ops).await
+}
+
+/// Waits until the log has written `written` entries and dropped `dropped` by its rate.
+async fn rejection_log_wrote(app: &TestApp, written: f64, dropped: f64) {
+    let dropped_series = "hookbox_rejection_log_dropped_total{cause=\"rate_limited\"}";
+    eventually(
+        &format!("{written} written, {dropped} dropped by rate"),
+        || async {
+            let text = scrape(app).await;
+            sample(&text, "hookbox_rejection_log_written_total") == written
+                && sample(&text, dropped_series) == dropped
+        },
+    )
+    .await;
 }

@@ -130,6 +130,15 @@ impl TestApp {
         TestApp::spawn_with(db, AppOptions::default()).await
     }
 
+    /// The server with these operational settings (rejection log, throttle, retention).
+    pub async fn spawn_with_ops(db: &TestDb, ops: OpsSettings) -> TestApp {
+        let options = AppOptions {
+            ops,
+            ..AppOptions::default()
+        };
+        TestApp::spawn_with(db, options).await
+    }
+
     pub async fn spawn_with(db: &TestDb, options: AppOptions) -> TestApp {
         let database_url = options.database_url.unwrap_or_else(|| db.url.clone());
         let pool = PoolSettings {
