@@ -232,6 +232,15 @@ mod tests {
         .expect("insert");
         drop(writing);
         let mut reading = read.get().await.expect("connection");
+        let opened_with: BusyTimeout = diesel::sql_query("PRAGMA busy_timeout")
+            .get_result(&mut reading)
+            .await
+            .expect("pragma");
+        assert_eq!(
+            u64::try_from(opened_with.timeout).ok(),
+            Some(crate::store::SQLITE_BUSY_TIMEOUT_MS),
+            "SQLITE_PRAGMAS sets the timeout the RESTART puts back"
+        );
         diesel_async::SimpleAsyncConnection::batch_execute(
             &mut *reading,
             "BEGIN; SELECT count(*) FROM filler;",
@@ -252,7 +261,7 @@ mod tests {
             .get_result(&mut writing)
             .await
             .expect("pragma");
-        assert_eq!(busy.timeout, 5000);
+        assert_eq!(busy.timeout, opened_with.timeout, "put back as it was");
         drop(writing);
         diesel_async::SimpleAsyncConnection::batch_execute(&mut *reading, "COMMIT")
             .await
