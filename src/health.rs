@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::http::json_error;
 use crate::store::writer::ANSWER_TIMEOUT;
-use crate::store::{Db, NoAnswer, StoreError};
+use crate::store::{on_a_task_within, Db};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -25,25 +25,11 @@ pub async fn healthz() -> HttpResponse {
         (status = 503, description = "`storage_unavailable`", body = crate::auth::handlers::ErrorBody),
     ))]
 pub async fn readyz(db: web::Data<Db>) -> HttpResponse {
-    // The ping runs as a task of its own: a diesel-async SQLite query dropped mid-flight (the
-    // prober hung up) would wait for itself with `block_in_place`, which panics on actix's
-    // current-thread workers. The prober is answered 503 after as long as a batch of callbacks
-    // waits for a database that stopped answering; the task runs on, never dropped mid-flight,
-    // until its own deadline on Postgres (`--db-answer-timeout-ms`) closes the connection.
-    let ping = {
-        let db = db.clone();
-        tokio::spawn(async move { db.ping().await })
-    };
-    let pinged = match tokio::time::timeout(ANSWER_TIMEOUT, ping).await {
-        Ok(pinged) => {
-            pinged.unwrap_or_else(|error| Err(StoreError::Unavailable(error.to_string())))
-        }
-        Err(_) => Err(NoAnswer {
-            waited: ANSWER_TIMEOUT,
-        }
-        .into()),
-    };
-    match pinged {
+    // The prober is answered 503 after as long as a batch of callbacks waits for a database that
+    // stopped answering; the ping runs on until its own deadline on Postgres
+    // (`--db-answer-timeout-ms`) closes the connection.
+    let pinging = db.clone();
+    match on_a_task_within(ANSWER_TIMEOUT, async move { pinging.ping().await }).await {
         Ok(()) => {
             HttpResponse::Ok().json(json!({ "status": "ready", "database": db.backend_name() }))
         }

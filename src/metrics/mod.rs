@@ -17,7 +17,7 @@ use registry::Exposition;
 pub use registry::{Counter, CounterVec, Histogram};
 
 use crate::http::json_error;
-use crate::store::{sessions, Db};
+use crate::store::{on_a_task_within, sessions, Db};
 
 /// Upper bounds of the ingest latency histogram, in nanoseconds (1 ms … 10 s).
 static LATENCY_NS: [u64; 12] = [
@@ -253,26 +253,15 @@ pub async fn scrape(
 /// The unexpired sessions, or `None` (said in the log) when the database does not answer
 /// within `SESSION_COUNT_WAIT`; the count goes on until its own deadline.
 async fn count_sessions(metrics: &Metrics, db: &Db, now: chrono::NaiveDateTime) -> Option<i64> {
-    // A task of its own, as `/readyz`'s ping: dropped mid-flight, a SQLite query panics.
-    let counting = {
-        let (db, metrics) = (db.clone(), metrics.clone());
-        tokio::spawn(async move {
-            let _in_flight = SessionCountInFlight(metrics);
-            sessions::count_unexpired(&db, now).await
-        })
+    let (db, metrics) = (db.clone(), metrics.clone());
+    let counting = async move {
+        let _in_flight = SessionCountInFlight(metrics);
+        sessions::count_unexpired(&db, now).await
     };
-    match tokio::time::timeout(SESSION_COUNT_WAIT, counting).await {
-        Ok(Ok(Ok(count))) => Some(count),
-        Ok(Ok(Err(error))) => {
+    match on_a_task_within(SESSION_COUNT_WAIT, counting).await {
+        Ok(count) => Some(count),
+        Err(error) => {
             tracing::warn!(error = %error, "metrics: active sessions not counted");
-            None
-        }
-        Ok(Err(stopped)) => {
-            tracing::warn!(error = %stopped, "metrics: active sessions not counted");
-            None
-        }
-        Err(_) => {
-            tracing::warn!("metrics: active sessions not counted: no answer within 1 s");
             None
         }
     }

@@ -58,6 +58,22 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = 
 /// The `busy_timeout` of `SQLITE_PRAGMAS`, for a connection that lowers it for a moment.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 5000;
 
+/// Runs `work` as a task of its own and waits for it at most `wait`: the caller gets `NoAnswer`
+/// then, while the task runs on, never dropped mid-flight, to its own deadline. A diesel-async
+/// SQLite query dropped mid-flight (the caller hung up, or gave up waiting) waits for itself with
+/// `block_in_place`, which panics on actix's current-thread workers.
+pub async fn on_a_task_within<T, F>(wait: Duration, work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+{
+    match tokio::time::timeout(wait, tokio::spawn(work)).await {
+        Ok(Ok(answered)) => answered,
+        Ok(Err(stopped)) => Err(StoreError::Unavailable(stopped.to_string())),
+        Err(_) => Err(NoAnswer { waited: wait }.into()),
+    }
+}
+
 /// `PoolSettings::answer_timeout` unless configured (`--db-answer-timeout-ms`).
 pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
