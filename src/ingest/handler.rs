@@ -65,7 +65,10 @@ pub async fn receive(
 ) -> HttpResponse {
     let started = Instant::now();
     let mut read = BodyRead::default();
-    let result = accept(&req, &source, payload, &state, &mut read).await;
+    // Looked up once: the answer and the rejection log's entry speak of the same source, even
+    // when a reload swaps the table meanwhile.
+    let known = state.sources.get(&source);
+    let result = accept(&req, known.as_deref(), payload, &state, &mut read).await;
     let outcome = match &result {
         Ok(accepted) if accepted.duplicate => "duplicate",
         Ok(_) => "accepted",
@@ -104,7 +107,6 @@ pub async fn receive(
                     .record_failure(peer_ip(&req), &source);
             }
             let status = error.status_code().as_u16();
-            let known = state.sources.get(&source);
             let own_headers = known.as_deref().map(Source::own_header_names);
             let entry = rejections::describe(
                 &req,
@@ -122,16 +124,13 @@ pub async fn receive(
 
 async fn accept(
     req: &HttpRequest,
-    source_name: &str,
+    source: Option<&Source>,
     payload: web::Payload,
     state: &IngestState,
     read: &mut BodyRead,
 ) -> Result<Accepted, IngestError> {
     let received_at = Utc::now().naive_utc();
-    let source = state
-        .sources
-        .get(source_name)
-        .ok_or(IngestError::UnknownSource)?;
+    let source = source.ok_or(IngestError::UnknownSource)?;
     // Before anything is read: a throttled address costs one map lookup. It is refused even
     // with a valid signature, which cannot be known without reading the body.
     state
@@ -184,7 +183,7 @@ async fn accept(
         user_agent: header_text(headers.get(header::USER_AGENT), 512),
         content_type: header_text(headers.get(header::CONTENT_TYPE), 256),
     };
-    store(&state.writer, &source, callback).await
+    store(&state.writer, source, callback).await
 }
 
 async fn store(
