@@ -88,10 +88,7 @@ async fn mark_all_read_marks_what_was_announced_not_what_arrived_since() {
     };
     browser
         .check(async {
-            send_completed(&app, "job-listed").await;
-            login(&browser).await;
-            wait_poller_ready(&browser).await;
-            wait_for_cards(&browser, 1).await;
+            signed_in_with_one_unread(&app, &browser, "job-listed").await;
             // Stored after the last poll: neither toasted nor listed yet.
             send_completed(&app, "job-unseen").await;
             browser.click("#inbox-mark-all").await;
@@ -106,6 +103,14 @@ async fn mark_all_read_marks_what_was_announced_not_what_arrived_since() {
         })
         .await;
     browser.close().await;
+}
+
+/// Stores a completed callback for `job`, signs in and waits until its card is listed.
+async fn signed_in_with_one_unread(app: &TestApp, browser: &Browser, job: &str) {
+    send_completed(app, job).await;
+    login(browser).await;
+    wait_poller_ready(browser).await;
+    wait_for_cards(browser, 1).await;
 }
 
 /// JS: makes the page's next "mark all read" fail as a 503 would.
@@ -123,10 +128,7 @@ async fn a_mark_all_read_that_failed_says_to_try_again_and_marks_nothing() {
     };
     browser
         .check(async {
-            send_completed(&app, "job-kept").await;
-            login(&browser).await;
-            wait_poller_ready(&browser).await;
-            wait_for_cards(&browser, 1).await;
+            signed_in_with_one_unread(&app, &browser, "job-kept").await;
             browser.js(FAIL_MARK_ALL, vec![]).await;
             browser.click("#inbox-mark-all").await;
             // Nothing repeats what the user did: the banner must not promise a retry.
