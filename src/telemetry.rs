@@ -54,19 +54,29 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
+/// Log lines written in a test, kept to be read back.
 #[cfg(test)]
-mod tests {
+pub(crate) mod capture {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
-    use actix_web::{test, web, App, HttpResponse};
-    use tracing_actix_web::TracingLogger;
-    use tracing_subscriber::fmt::format::FmtSpan;
-
-    use super::RequestSpan;
-
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned()
+        }
+
+        /// Text lines, as `--log-format text` writes them, into this buffer.
+        pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
+            let writer = self.clone();
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish()
+        }
+    }
 
     impl Write for Captured {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -81,6 +91,16 @@ mod tests {
             Ok(())
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{test, web, App, HttpResponse};
+    use tracing_actix_web::TracingLogger;
+    use tracing_subscriber::fmt::format::FmtSpan;
+
+    use super::capture::Captured;
+    use super::RequestSpan;
 
     #[actix_web::test]
     async fn a_log_line_names_its_request_and_the_span_ends_with_the_status() {
@@ -105,7 +125,7 @@ mod tests {
             .to_request();
         assert_eq!(test::call_service(&app, request).await.status(), 404);
 
-        let text = String::from_utf8(captured.0.lock().expect("not poisoned").clone()).unwrap();
+        let text = captured.text();
         let line = text
             .lines()
             .find(|line| line.contains("inside the handler"))

@@ -85,19 +85,7 @@ pub async fn receive(
             HttpResponse::Ok().json(accepted)
         }
         Err(error) => {
-            tracing::warn!(
-                reason = error.code(),
-                // Escaped: the path is the sender's, and a `%0A` in it would start a forged
-                // line in a text log.
-                source = %source.escape_debug(),
-                remote_addr = %remote_addr(&req).unwrap_or_default(),
-                content_length = req
-                    .headers()
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-"),
-                "webhook rejected"
-            );
+            warn_rejected(&req, &source, error.code());
             if matches!(error, IngestError::StorageUnavailable) {
                 state.metrics.storage_errors.inc_by(1);
             }
@@ -120,6 +108,22 @@ pub async fn receive(
             error.error_response()
         }
     }
+}
+
+fn warn_rejected(req: &HttpRequest, source: &str, reason: &str) {
+    tracing::warn!(
+        reason,
+        // Escaped: the path is the sender's, and a `%0A` in it would start a forged line in a
+        // text log.
+        source = %source.escape_debug(),
+        remote_addr = %remote_addr(req).unwrap_or_default(),
+        content_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-"),
+        "webhook rejected"
+    );
 }
 
 async fn accept(
@@ -233,4 +237,23 @@ fn peer_ip(req: &HttpRequest) -> Option<IpAddr> {
 
 fn remote_addr(req: &HttpRequest) -> Option<String> {
     peer_ip(req).map(|ip| ip.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use crate::telemetry::capture::Captured;
+
+    #[test]
+    fn a_line_break_in_the_source_name_cannot_start_a_log_line_of_its_own() {
+        let captured = Captured::default();
+        let _default = tracing::subscriber::set_default(captured.subscriber());
+        let req = TestRequest::post().to_http_request();
+        let forged = "x\n2026-01-01T00:00:00Z  INFO forged";
+        super::warn_rejected(&req, forged, "unknown_source");
+        let text = captured.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(r"source=x\n2026-01-01"), "{text}");
+    }
 }
